@@ -1,0 +1,113 @@
+//! `GET|HEAD /static/{key}`: committed objects (avatars, covers, videos) with
+//! single-range support, so players can seek.
+
+use fanone_storage::{StorageError, parse_range};
+use http::{HeaderValue, Method, StatusCode, header};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+use volo_http::{
+    body::Body,
+    response::Response,
+    server::{
+        param::PathParams,
+        route::{Router, get},
+    },
+    utils::Extension,
+};
+
+use crate::{extract::Headers, state::State};
+
+pub fn router() -> Router {
+    Router::new().route("/static/{*key}", get(serve).head(serve))
+}
+
+fn status(code: StatusCode) -> Response {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = code;
+    r
+}
+
+fn content_type(key: &str) -> &'static str {
+    match key
+        .rsplit('.')
+        .next()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("png") => "image/png",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
+        Some("mp4" | "m4v") => "video/mp4",
+        Some("webm") => "video/webm",
+        Some("mov") => "video/quicktime",
+        _ => "application/octet-stream",
+    }
+}
+
+async fn serve(
+    Extension(st): Extension<State>,
+    method: Method,
+    Headers(headers): Headers,
+    PathParams(key): PathParams<String>,
+) -> Response {
+    let (mut file, len) = match st.store.open_object(&key).await {
+        Ok(f) => f,
+        Err(StorageError::NotFound | StorageError::BadKey(_)) => {
+            return status(StatusCode::NOT_FOUND);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, key, "object read failed");
+            return status(StatusCode::INTERNAL_SERVER_ERROR);
+        }
+    };
+    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let range = match parse_range(range_header, len) {
+        Ok(r) => r,
+        Err(_) => {
+            let mut r = status(StatusCode::RANGE_NOT_SATISFIABLE);
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return r;
+        }
+    };
+    let (code, start, count) = match range {
+        Some(r) => (StatusCode::PARTIAL_CONTENT, r.start, r.len()),
+        None => (StatusCode::OK, 0, len),
+    };
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else {
+        if start > 0 && file.seek(std::io::SeekFrom::Start(start)).await.is_err() {
+            return status(StatusCode::INTERNAL_SERVER_ERROR);
+        }
+        use futures::TryStreamExt;
+        let stream = ReaderStream::new(file.take(count))
+            .map_ok(http_body::Frame::data)
+            .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>);
+        Body::from_stream(stream)
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = code;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(&key)),
+    );
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // keys are unique per upload, so objects never change
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&count.to_string()) {
+        h.insert(header::CONTENT_LENGTH, v);
+    }
+    if code == StatusCode::PARTIAL_CONTENT
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", start + count - 1))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    resp
+}

@@ -1,0 +1,273 @@
+//! FanOne configuration.
+//!
+//! Layers, later wins: built-in defaults (enough to run standalone with no file) →
+//! an optional TOML file → environment variables `FANONE__SECTION__KEY`
+//! (e.g. `FANONE__GATEWAY__ADDR=0.0.0.0:10001`, `FANONE__SERVICES__USER__DATABASE_URL=mysql://...`).
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+/// The development signing key used when none is configured (standalone only).
+pub const DEV_JWT_SECRET: &str = "fanone-standalone-dev-secret-change-me";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    #[error("invalid configuration: {0}")]
+    Rule(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Config {
+    /// Directory for SQLite files and local objects in standalone mode.
+    pub data_dir: PathBuf,
+    pub gateway: GatewayConfig,
+    pub auth: AuthConfig,
+    pub storage: StorageConfig,
+    pub services: Services,
+    pub telemetry: TelemetryConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct GatewayConfig {
+    pub addr: SocketAddr,
+    /// Base URL clients use to reach the gateway; object URLs are built from it.
+    /// Empty = `http://<bound address>`.
+    pub public_url: String,
+    /// Largest non-file request body (form, JSON), in bytes.
+    pub max_body_bytes: u64,
+    /// Largest avatar image, in bytes.
+    pub max_avatar_bytes: u64,
+    /// Deadline of one call to a service, in milliseconds.
+    pub rpc_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// HS256 signing key. Required (non-default) outside standalone mode.
+    pub jwt_secret: String,
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct StorageConfig {
+    /// Root of the local object store. Empty = `<data_dir>/objects`.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Services {
+    pub user: ServiceConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ServiceConfig {
+    /// Where the service listens, and where the gateway reaches it.
+    pub addr: SocketAddr,
+    /// `sqlite://path?mode=rwc` or `mysql://user:pass@host:port/db`.
+    /// Empty = `sqlite://<data_dir>/<service>.db?mode=rwc`.
+    pub database_url: String,
+    /// Worker id of this instance for snowflake ids (0..=1023).
+    pub node_id: u16,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct TelemetryConfig {
+    /// `tracing` filter, e.g. `info,fanone_user=debug`.
+    pub log: String,
+    /// Log lines as JSON instead of text.
+    pub json: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            gateway: GatewayConfig::default(),
+            auth: AuthConfig::default(),
+            storage: StorageConfig::default(),
+            services: Services::default(),
+            telemetry: TelemetryConfig::default(),
+        }
+    }
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            addr: ([127, 0, 0, 1], 10001).into(),
+            public_url: String::new(),
+            max_body_bytes: 1 << 20,
+            max_avatar_bytes: 5 << 20,
+            rpc_timeout_ms: 3000,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: DEV_JWT_SECRET.to_owned(),
+            access_ttl_secs: 2 * 3600,
+            refresh_ttl_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::new(),
+        }
+    }
+}
+
+impl Default for Services {
+    fn default() -> Self {
+        Self {
+            user: ServiceConfig::on_port(10011),
+        }
+    }
+}
+
+impl ServiceConfig {
+    fn on_port(port: u16) -> Self {
+        Self {
+            addr: ([127, 0, 0, 1], port).into(),
+            database_url: String::new(),
+            node_id: 1,
+        }
+    }
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self::on_port(0)
+    }
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            log: "info".to_owned(),
+            json: false,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` (if given), then `FANONE__*` environment variables.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment.merge(Env::prefixed("FANONE__").split("__"));
+        figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))
+    }
+
+    /// Rules for deployments that talk to real infrastructure: no development secrets.
+    pub fn check_cluster(&self) -> Result<(), ConfigError> {
+        if self.auth.jwt_secret == DEV_JWT_SECRET || self.auth.jwt_secret.len() < 32 {
+            return Err(ConfigError::Rule(
+                "auth.jwt_secret must be set to a private value of 32+ bytes in cluster mode"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database URL of a service, defaulting to a SQLite file under `data_dir`.
+    pub fn database_url(&self, service: &str, svc: &ServiceConfig) -> String {
+        if svc.database_url.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join(format!("{service}.db")).display()
+            )
+        } else {
+            svc.database_url.clone()
+        }
+    }
+
+    /// The object store root, defaulting to `<data_dir>/objects`.
+    pub fn storage_dir(&self) -> PathBuf {
+        if self.storage.dir.as_os_str().is_empty() {
+            self.data_dir.join("objects")
+        } else {
+            self.storage.dir.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_file_then_env() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "fanone.toml",
+                r#"
+                data_dir = "/srv/fanone"
+                [gateway]
+                addr = "0.0.0.0:8080"
+                [services.user]
+                database_url = "mysql://u:p@db/user"
+                "#,
+            )?;
+            jail.set_env("FANONE__GATEWAY__ADDR", "127.0.0.1:9999");
+            jail.set_env("FANONE__AUTH__ACCESS_TTL_SECS", "60");
+            let cfg = Config::load(Some("fanone.toml".as_ref())).expect("load");
+            assert_eq!(cfg.gateway.addr, "127.0.0.1:9999".parse().unwrap());
+            assert_eq!(cfg.auth.access_ttl_secs, 60);
+            assert_eq!(cfg.data_dir, PathBuf::from("/srv/fanone"));
+            assert_eq!(
+                cfg.database_url("user", &cfg.services.user),
+                "mysql://u:p@db/user"
+            );
+            assert_eq!(cfg.storage_dir(), PathBuf::from("/srv/fanone/objects"));
+            // untouched values keep their defaults
+            assert_eq!(cfg.gateway.max_avatar_bytes, 5 << 20);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn sqlite_default_and_cluster_rule() {
+        let cfg = Config::default();
+        assert_eq!(
+            cfg.database_url("user", &cfg.services.user),
+            "sqlite://data/user.db?mode=rwc"
+        );
+        assert!(cfg.check_cluster().is_err());
+        let mut ok = cfg.clone();
+        ok.auth.jwt_secret = "x".repeat(40);
+        assert!(ok.check_cluster().is_ok());
+    }
+
+    #[test]
+    fn bad_value_is_an_error_not_a_panic() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FANONE__GATEWAY__ADDR", "not-an-address");
+            assert!(Config::load(None).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,78 @@
+//! Database connections shared by the services: one URL picks the backend
+//! (`sqlite://file?mode=rwc` standalone, `mysql://...` for MariaDB/MySQL/TiDB),
+//! and each service brings its own migrator.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm_migration::MigratorTrait;
+
+/// Connect and bring the schema up to date with the service's migrations.
+pub async fn connect_and_migrate<M: MigratorTrait>(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let db = connect(url).await?;
+    M::up(&db, None).await?;
+    Ok(db)
+}
+
+/// Open a pool for `url`. SQLite gets WAL and a busy timeout so readers never block
+/// the writer; its parent directory is created when missing.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let is_sqlite = url.starts_with("sqlite:");
+    if is_sqlite {
+        ensure_sqlite_dir(url);
+    }
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(if is_sqlite { 8 } else { 32 })
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let db = Database::connect(opts).await?;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        for pragma in [
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA busy_timeout=5000",
+            "PRAGMA foreign_keys=ON",
+        ] {
+            db.execute_unprepared(pragma).await?;
+        }
+    }
+    tracing::info!(backend = ?db.get_database_backend(), "database connected");
+    Ok(db)
+}
+
+fn ensure_sqlite_dir(url: &str) {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return;
+    }
+    if let Some(parent) = std::path::Path::new(path).parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+}
+
+/// Create a fresh database on a MySQL-protocol server and return its URL.
+/// `server_url` points at the server (any database, e.g. `mysql://root@127.0.0.1:3307/mysql`).
+pub async fn create_mysql_database(server_url: &str, name: &str) -> Result<String, DbErr> {
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(DbErr::Custom(format!("bad database name {name:?}")));
+    }
+    let admin = Database::connect(server_url).await?;
+    admin
+        .execute_unprepared(&format!(
+            "CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        ))
+        .await?;
+    admin.close().await?;
+    let base = server_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(server_url);
+    Ok(format!("{base}/{name}"))
+}

@@ -1,0 +1,188 @@
+//! The one registry of business codes (CONTRACT.md §3).
+//!
+//! Services raise [`Error`]s (usually via `From` impls on their own `thiserror`
+//! enums), the Thrift layer carries them as `base.BizError`, and the gateway turns
+//! them into the contract's envelope. Codes are decided here and nowhere else.
+
+use std::fmt;
+
+use volo_gen::base::BizError;
+
+/// Business codes of the contract. Clients rely only on `Success == 10000`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum Code {
+    Success = 10000,
+    Internal = 10001,
+    Param = 10002,
+    UserExists = 10003,
+    AuthFailed = 10004,
+    BadCredentials = 10005,
+    Mfa = 10006,
+    NotFound = 10007,
+    Forbidden = 10008,
+    Duplicate = 10009,
+    ChatNotAllowed = 10010,
+}
+
+impl Code {
+    pub const ALL: [Code; 11] = [
+        Code::Success,
+        Code::Internal,
+        Code::Param,
+        Code::UserExists,
+        Code::AuthFailed,
+        Code::BadCredentials,
+        Code::Mfa,
+        Code::NotFound,
+        Code::Forbidden,
+        Code::Duplicate,
+        Code::ChatNotAllowed,
+    ];
+
+    pub fn as_i32(self) -> i32 {
+        self as i32
+    }
+
+    /// The code for a number received over the wire; unknown numbers are internal.
+    pub fn from_i32(n: i32) -> Code {
+        Code::ALL
+            .into_iter()
+            .find(|c| c.as_i32() == n)
+            .unwrap_or(Code::Internal)
+    }
+
+    /// The default message for the code.
+    pub fn message(self) -> &'static str {
+        match self {
+            Code::Success => "success",
+            Code::Internal => "internal server error",
+            Code::Param => "invalid parameter",
+            Code::UserExists => "username already exists",
+            Code::AuthFailed => "authentication failed",
+            Code::BadCredentials => "wrong username or password",
+            Code::Mfa => "MFA code required or invalid",
+            Code::NotFound => "not found",
+            Code::Forbidden => "permission denied",
+            Code::Duplicate => "duplicate or no-op action",
+            Code::ChatNotAllowed => "chat not allowed",
+        }
+    }
+}
+
+/// A business error: a code from the table plus a message that is safe to show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Error {
+    pub code: Code,
+    pub msg: String,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.msg, self.code.as_i32())
+    }
+}
+
+impl Error {
+    pub fn new(code: Code, msg: impl Into<String>) -> Self {
+        Self {
+            code,
+            msg: msg.into(),
+        }
+    }
+
+    pub fn param(msg: impl Into<String>) -> Self {
+        Self::new(Code::Param, msg)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(Code::NotFound, format!("{what} not found"))
+    }
+
+    pub fn auth(msg: impl Into<String>) -> Self {
+        Self::new(Code::AuthFailed, msg)
+    }
+
+    /// An internal failure: logged in full here, shown to clients as a generic message.
+    pub fn internal(cause: impl fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(Code::Internal, Code::Internal.message())
+    }
+}
+
+impl From<Error> for BizError {
+    fn from(e: Error) -> Self {
+        BizError {
+            code: e.code.as_i32(),
+            msg: e.msg.into(),
+        }
+    }
+}
+
+impl From<BizError> for Error {
+    fn from(e: BizError) -> Self {
+        Error::new(Code::from_i32(e.code), e.msg.to_string())
+    }
+}
+
+/// Failure of a remote call: either the callee's business error or a transport failure.
+impl From<volo_thrift::ClientError> for Error {
+    fn from(e: volo_thrift::ClientError) -> Self {
+        tracing::error!(error = %e, "rpc call failed");
+        Error::new(Code::Internal, "service unavailable")
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_round_trip() {
+        for c in Code::ALL {
+            assert_eq!(Code::from_i32(c.as_i32()), c);
+        }
+        let mut nums: Vec<i32> = Code::ALL.iter().map(|c| c.as_i32()).collect();
+        nums.dedup();
+        assert_eq!(nums.len(), Code::ALL.len());
+        assert_eq!(Code::from_i32(424242), Code::Internal);
+    }
+
+    #[test]
+    fn biz_error_round_trip() {
+        let e = Error::new(Code::Duplicate, "already liked");
+        let wire: BizError = e.clone().into();
+        assert_eq!(wire.code, 10009);
+        assert_eq!(Error::from(wire), e);
+    }
+
+    #[test]
+    fn internal_hides_the_cause() {
+        let e = Error::internal("connection refused to 10.0.0.3:3306");
+        assert_eq!(e.code, Code::Internal);
+        assert!(!e.msg.contains("10.0.0.3"));
+    }
+}
+
+/// Unwrap a client call: the answer, the callee's business error, or a transport failure.
+pub fn from_rpc<T, E: volo_gen::BizException>(
+    r: std::result::Result<volo_thrift::MaybeException<T, E>, volo_thrift::ClientError>,
+) -> Result<T> {
+    match r {
+        Ok(volo_thrift::MaybeException::Ok(v)) => Ok(v),
+        Ok(volo_thrift::MaybeException::Exception(e)) => Err(e.into_biz().into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Wrap a handler's result for the generated server trait.
+pub fn to_rpc<T, E: volo_gen::BizException>(
+    r: Result<T>,
+) -> std::result::Result<volo_thrift::MaybeException<T, E>, volo_thrift::ServerError> {
+    Ok(match r {
+        Ok(v) => volo_thrift::MaybeException::Ok(v),
+        Err(e) => volo_thrift::MaybeException::Exception(E::from_biz(e.into())),
+    })
+}

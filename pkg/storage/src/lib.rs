@@ -1,0 +1,241 @@
+//! Object storage for uploaded files.
+//!
+//! Uploads are streamed chunk by chunk into a temporary file under the store (never
+//! held whole in memory), checked, then committed under their final key with a
+//! rename. The gateway serves committed objects with HTTP Range support.
+
+mod range;
+mod sniff;
+
+use std::{
+    io,
+    path::{Component, Path, PathBuf},
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use bytes::Bytes;
+use tokio::{fs, io::AsyncWriteExt};
+
+pub use range::{ByteRange, RangeError, parse_range};
+pub use sniff::{ImageType, sniff_image};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("object key is not valid: {0:?}")]
+    BadKey(String),
+    #[error("upload is larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("object not found")]
+    NotFound,
+    #[error("storage i/o: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// A directory of objects addressed by slash-separated keys (`avatars/1/2.png`).
+#[derive(Debug)]
+pub struct LocalStore {
+    root: PathBuf,
+    tmp: PathBuf,
+    counter: AtomicU64,
+}
+
+/// A file being uploaded. Deleted on drop unless committed.
+#[derive(Debug)]
+pub struct TempObject {
+    path: PathBuf,
+    file: Option<fs::File>,
+    size: u64,
+    limit: u64,
+    head: Vec<u8>,
+    committed: bool,
+}
+
+/// How many leading bytes of an upload are kept in memory for sniffing.
+pub const HEAD_LEN: usize = 64;
+
+impl LocalStore {
+    /// Open (and create) a store rooted at `root`.
+    pub async fn open(root: impl Into<PathBuf>) -> Result<Self, StorageError> {
+        let root = root.into();
+        let tmp = root.join(".tmp");
+        fs::create_dir_all(&tmp).await?;
+        Ok(Self {
+            root,
+            tmp,
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Start an upload that may grow to `limit` bytes.
+    pub async fn begin(&self, limit: u64) -> Result<TempObject, StorageError> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let path = self.tmp.join(format!("upload-{}-{n}", std::process::id()));
+        let file = fs::File::create(&path).await?;
+        Ok(TempObject {
+            path,
+            file: Some(file),
+            size: 0,
+            limit,
+            head: Vec::with_capacity(HEAD_LEN),
+            committed: false,
+        })
+    }
+
+    /// Move a finished upload to `key`.
+    pub async fn commit(&self, mut obj: TempObject, key: &str) -> Result<(), StorageError> {
+        let dest = self.path_of(key)?;
+        if let Some(mut file) = obj.file.take() {
+            file.flush().await?;
+            file.sync_all().await?;
+        }
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).await?;
+        }
+        fs::rename(&obj.path, &dest).await?;
+        obj.committed = true;
+        tracing::debug!(key, size = obj.size, "object committed");
+        Ok(())
+    }
+
+    /// Store a small object given whole.
+    pub async fn put(&self, key: &str, data: Bytes) -> Result<(), StorageError> {
+        let mut obj = self.begin(data.len() as u64).await?;
+        obj.write(&data).await?;
+        self.commit(obj, key).await
+    }
+
+    /// The file of a committed object, if the key is valid and it exists.
+    pub async fn open_object(&self, key: &str) -> Result<(fs::File, u64), StorageError> {
+        let path = self.path_of(key)?;
+        match fs::File::open(&path).await {
+            Ok(f) => {
+                let meta = f.metadata().await?;
+                if !meta.is_file() {
+                    return Err(StorageError::NotFound);
+                }
+                Ok((f, meta.len()))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StorageError::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Map a key to a path inside the root, refusing anything that could escape it.
+    pub fn path_of(&self, key: &str) -> Result<PathBuf, StorageError> {
+        let bad = || StorageError::BadKey(key.to_owned());
+        if key.is_empty() || key.len() > 512 || key.starts_with('.') || key.contains('\\') {
+            return Err(bad());
+        }
+        let rel = Path::new(key);
+        for c in rel.components() {
+            match c {
+                Component::Normal(s) if !s.to_string_lossy().starts_with('.') => {}
+                _ => return Err(bad()),
+            }
+        }
+        Ok(self.root.join(rel))
+    }
+}
+
+impl TempObject {
+    /// Append a chunk; fails once the total passes the limit.
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), StorageError> {
+        let new_size = self.size + chunk.len() as u64;
+        if new_size > self.limit {
+            return Err(StorageError::TooLarge { limit: self.limit });
+        }
+        if self.head.len() < HEAD_LEN {
+            let take = (HEAD_LEN - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        match self.file.as_mut() {
+            Some(f) => f.write_all(chunk).await?,
+            None => return Err(io::Error::other("upload already closed").into()),
+        }
+        self.size = new_size;
+        Ok(())
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The first bytes of the upload, for type sniffing.
+    pub fn head(&self) -> &[u8] {
+        &self.head
+    }
+}
+
+impl Drop for TempObject {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn upload_commit_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).await.unwrap();
+        let mut up = store.begin(100).await.unwrap();
+        up.write(b"hello ").await.unwrap();
+        up.write(b"world").await.unwrap();
+        assert_eq!(up.size(), 11);
+        assert_eq!(up.head(), b"hello world");
+        store.commit(up, "a/b/c.txt").await.unwrap();
+        let (_, len) = store.open_object("a/b/c.txt").await.unwrap();
+        assert_eq!(len, 11);
+        assert_eq!(
+            std::fs::read(dir.path().join("a/b/c.txt")).unwrap(),
+            b"hello world"
+        );
+    }
+
+    #[tokio::test]
+    async fn oversize_upload_is_refused_and_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).await.unwrap();
+        let mut up = store.begin(4).await.unwrap();
+        assert!(matches!(
+            up.write(b"12345").await,
+            Err(StorageError::TooLarge { limit: 4 })
+        ));
+        drop(up);
+        let left = std::fs::read_dir(dir.path().join(".tmp")).unwrap().count();
+        assert_eq!(left, 0, "temporary file must be removed");
+    }
+
+    #[tokio::test]
+    async fn keys_cannot_escape_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).await.unwrap();
+        for key in [
+            "../etc/passwd",
+            "/etc/passwd",
+            "a/../../x",
+            "",
+            ".tmp/x",
+            "a/.hidden",
+            "a\\b",
+        ] {
+            assert!(store.path_of(key).is_err(), "{key}");
+        }
+        assert!(matches!(
+            store.open_object("missing.png").await,
+            Err(StorageError::NotFound)
+        ));
+        assert!(matches!(
+            store.open_object("a").await,
+            Err(StorageError::NotFound)
+        ));
+    }
+}

@@ -1,0 +1,134 @@
+//! The generated Thrift trait: convert the request, call the domain, convert back.
+
+use std::sync::Arc;
+
+use fanone_errno::to_rpc;
+use volo_gen::{base, user as rpc};
+use volo_thrift::{MaybeException, ServerError};
+
+use crate::{
+    service::UserService,
+    store::{UserRecord, UserStore},
+};
+
+pub struct Handler<S> {
+    svc: Arc<UserService<S>>,
+}
+
+impl<S> Handler<S> {
+    pub fn new(svc: Arc<UserService<S>>) -> Self {
+        Self { svc }
+    }
+}
+
+fn to_user(u: UserRecord) -> base::User {
+    base::User {
+        id: u.id,
+        username: u.username.into(),
+        avatar_url: u.avatar_url.into(),
+        created_at: u.created_at,
+        updated_at: u.updated_at,
+        deleted_at: None,
+        mfa_enabled: u.mfa_secret.is_some(),
+    }
+}
+
+type Answer<T, E> = Result<MaybeException<T, E>, ServerError>;
+
+impl<S: UserStore> rpc::UserService for Handler<S> {
+    async fn register(
+        &self,
+        req: rpc::RegisterRequest,
+    ) -> Answer<rpc::RegisterResponse, rpc::UserServiceRegisterException> {
+        let r = self.svc.register(&req.username, &req.password).await;
+        to_rpc(
+            r.map(|user_id| rpc::RegisterResponse { user_id })
+                .map_err(Into::into),
+        )
+    }
+
+    async fn login(
+        &self,
+        req: rpc::LoginRequest,
+    ) -> Answer<rpc::LoginResponse, rpc::UserServiceLoginException> {
+        let r = self
+            .svc
+            .login(&req.username, &req.password, req.code.as_deref())
+            .await;
+        to_rpc(
+            r.map(|u| rpc::LoginResponse { user: to_user(u) })
+                .map_err(Into::into),
+        )
+    }
+
+    async fn get_user(
+        &self,
+        req: rpc::GetUserRequest,
+    ) -> Answer<rpc::GetUserResponse, rpc::UserServiceGetUserException> {
+        let r = self.svc.get(req.user_id).await;
+        to_rpc(
+            r.map(|u| rpc::GetUserResponse { user: to_user(u) })
+                .map_err(Into::into),
+        )
+    }
+
+    async fn m_get_users(
+        &self,
+        req: rpc::MGetUsersRequest,
+    ) -> Answer<rpc::MGetUsersResponse, rpc::UserServiceMGetUsersException> {
+        let r = self.svc.mget(&req.user_ids).await;
+        to_rpc(
+            r.map(|users| rpc::MGetUsersResponse {
+                users: users.into_iter().map(to_user).collect(),
+            })
+            .map_err(Into::into),
+        )
+    }
+
+    async fn search_user_ids(
+        &self,
+        req: rpc::SearchUserIdsRequest,
+    ) -> Answer<rpc::SearchUserIdsResponse, rpc::UserServiceSearchUserIdsException> {
+        let r = self.svc.search_ids(&req.fragment, req.limit).await;
+        to_rpc(
+            r.map(|user_ids| rpc::SearchUserIdsResponse { user_ids })
+                .map_err(Into::into),
+        )
+    }
+
+    async fn update_avatar(
+        &self,
+        req: rpc::UpdateAvatarRequest,
+    ) -> Answer<rpc::UpdateAvatarResponse, rpc::UserServiceUpdateAvatarException> {
+        let r = self.svc.update_avatar(req.caller_id, &req.avatar_url).await;
+        to_rpc(
+            r.map(|u| rpc::UpdateAvatarResponse { user: to_user(u) })
+                .map_err(Into::into),
+        )
+    }
+
+    async fn mfa_qrcode(
+        &self,
+        req: rpc::MfaQrcodeRequest,
+    ) -> Answer<rpc::MfaQrcodeResponse, rpc::UserServiceMfaQrcodeException> {
+        let r = self.svc.mfa_qrcode(req.caller_id).await;
+        to_rpc(
+            r.map(|(secret, qrcode)| rpc::MfaQrcodeResponse {
+                secret: secret.into(),
+                qrcode: qrcode.into(),
+            })
+            .map_err(Into::into),
+        )
+    }
+
+    async fn mfa_bind(
+        &self,
+        req: rpc::MfaBindRequest,
+    ) -> Answer<rpc::MfaBindResponse, rpc::UserServiceMfaBindException> {
+        let r = self
+            .svc
+            .mfa_bind(req.caller_id, &req.secret, &req.code)
+            .await;
+        to_rpc(r.map(|()| rpc::MfaBindResponse {}).map_err(Into::into))
+    }
+}

@@ -1,0 +1,36 @@
+//! FanOne user service: accounts, passwords (argon2id), avatars and TOTP MFA.
+//!
+//! Layout shared by every service: `handler` (Thrift in/out) → `service` (rules) →
+//! `store` (repository trait + sea-orm implementation + migrations).
+
+pub mod handler;
+pub mod service;
+pub mod store;
+
+use std::sync::Arc;
+
+use sea_orm::DbErr;
+use tokio::net::TcpListener;
+use volo::net::incoming::DefaultIncoming;
+
+pub use handler::Handler;
+pub use service::UserService;
+pub use store::{Migrator, SeaUserStore};
+
+/// Connect to the service's own database, migrate it, and build the handler.
+pub async fn open(database_url: &str, node_id: u16) -> Result<Handler<SeaUserStore>, DbErr> {
+    let db = fanone_db::connect_and_migrate::<Migrator>(database_url).await?;
+    let svc = UserService::new(SeaUserStore::new(db), node_id);
+    Ok(Handler::new(Arc::new(svc)))
+}
+
+/// Serve Thrift on an already bound listener until a shutdown signal.
+pub async fn serve(
+    handler: Handler<SeaUserStore>,
+    listener: TcpListener,
+) -> Result<(), motore::BoxError> {
+    tracing::info!(addr = ?listener.local_addr().ok(), "user service listening");
+    volo_gen::user::UserServiceServer::new(handler)
+        .run(DefaultIncoming::from(listener))
+        .await
+}

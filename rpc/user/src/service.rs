@@ -1,0 +1,353 @@
+//! The rules of the user domain, over the `UserStore` trait.
+
+use argon2::{
+    Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
+    password_hash::{SaltString, rand_core::OsRng},
+};
+use base64::Engine;
+use fanone_errno::{Code, Error};
+use fanone_id::{Snowflake, now_ms};
+use totp_rs::{Secret, Totp};
+
+use crate::store::{StoreError, UserRecord, UserStore};
+
+pub const USERNAME_MAX_CHARS: usize = 32;
+pub const PASSWORD_MIN_CHARS: usize = 6;
+pub const PASSWORD_MAX_CHARS: usize = 64;
+/// Largest batch accepted by `MGetUsers`.
+pub const MGET_MAX: usize = 500;
+const TOTP_STEP_SECS: u64 = 30;
+const TOTP_ISSUER: &str = "FanOne";
+
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("{0}")]
+    InvalidInput(&'static str),
+    #[error("username already exists")]
+    UsernameTaken,
+    #[error("wrong username or password")]
+    BadCredentials,
+    #[error("MFA code required")]
+    MfaRequired,
+    #[error("MFA code invalid")]
+    MfaInvalid,
+    #[error("user not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("password hashing: {0}")]
+    Hash(String),
+}
+
+/// The one mapping of user errors to contract codes.
+impl From<UserError> for Error {
+    fn from(e: UserError) -> Self {
+        match e {
+            UserError::InvalidInput(msg) => Error::param(msg),
+            UserError::UsernameTaken => Error::new(Code::UserExists, e.to_string()),
+            UserError::BadCredentials => Error::new(Code::BadCredentials, e.to_string()),
+            UserError::MfaRequired | UserError::MfaInvalid => Error::new(Code::Mfa, e.to_string()),
+            UserError::NotFound => Error::not_found("user"),
+            UserError::Store(_) | UserError::Hash(_) => Error::internal(e),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, UserError>;
+
+pub struct UserService<S> {
+    store: S,
+    ids: Snowflake,
+    /// A real hash to verify against when the username is unknown, so that the
+    /// answer time does not reveal which usernames exist.
+    dummy_hash: String,
+}
+
+impl<S: UserStore> UserService<S> {
+    pub fn new(store: S, node_id: u16) -> Self {
+        let dummy_hash = hash_password("not-a-real-password").unwrap_or_default();
+        Self {
+            store,
+            ids: Snowflake::new(node_id),
+            dummy_hash,
+        }
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Result<i64> {
+        validate_username(username)?;
+        validate_password(password)?;
+        if self.store.by_username(username).await?.is_some() {
+            return Err(UserError::UsernameTaken);
+        }
+        let hash = hash_blocking(password.to_owned()).await?;
+        let now = now_ms();
+        let user = UserRecord {
+            id: self.ids.next_id(),
+            username: username.to_owned(),
+            password_hash: hash,
+            avatar_url: String::new(),
+            mfa_secret: None,
+            mfa_last_step: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.store.insert(&user).await {
+            Ok(()) => {
+                tracing::info!(user_id = user.id, "user registered");
+                Ok(user.id)
+            }
+            // lost a race with a concurrent registration of the same name
+            Err(StoreError::Duplicate) => Err(UserError::UsernameTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        code: Option<&str>,
+    ) -> Result<UserRecord> {
+        if username.is_empty() || password.is_empty() {
+            return Err(UserError::InvalidInput(
+                "username and password are required",
+            ));
+        }
+        let user = self.store.by_username(username).await?;
+        let hash = user
+            .as_ref()
+            .map_or(self.dummy_hash.clone(), |u| u.password_hash.clone());
+        let ok = verify_blocking(password.to_owned(), hash).await?;
+        let user = match user {
+            Some(u) if ok => u,
+            _ => return Err(UserError::BadCredentials),
+        };
+        if let Some(secret) = &user.mfa_secret {
+            let code = code.map(str::trim).filter(|c| !c.is_empty());
+            let Some(code) = code else {
+                return Err(UserError::MfaRequired);
+            };
+            let step = check_totp(secret, code).ok_or(UserError::MfaInvalid)?;
+            if !self.store.advance_mfa_step(user.id, step).await? {
+                // the code of this time step was already used
+                return Err(UserError::MfaInvalid);
+            }
+        }
+        Ok(user)
+    }
+
+    pub async fn get(&self, id: i64) -> Result<UserRecord> {
+        self.store.by_id(id).await?.ok_or(UserError::NotFound)
+    }
+
+    /// Users for `ids`, in the order asked, skipping unknown ids and repeats.
+    pub async fn mget(&self, ids: &[i64]) -> Result<Vec<UserRecord>> {
+        if ids.len() > MGET_MAX {
+            return Err(UserError::InvalidInput("too many ids in one batch"));
+        }
+        let mut unique = ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let found = self.store.by_ids(&unique).await?;
+        let mut out = Vec::with_capacity(found.len());
+        let mut seen = std::collections::HashSet::new();
+        for id in ids {
+            if seen.insert(*id)
+                && let Some(u) = found.iter().find(|u| u.id == *id)
+            {
+                out.push(u.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn search_ids(&self, fragment: &str, limit: i32) -> Result<Vec<i64>> {
+        let fragment = fragment.trim();
+        if fragment.is_empty() {
+            return Ok(Vec::new());
+        }
+        let limit = u64::try_from(limit.clamp(1, 10_000)).unwrap_or(1);
+        Ok(self.store.ids_by_username_fragment(fragment, limit).await?)
+    }
+
+    pub async fn update_avatar(&self, id: i64, url: &str) -> Result<UserRecord> {
+        if url.is_empty() || url.len() > 1024 {
+            return Err(UserError::InvalidInput("avatar url must be 1..=1024 bytes"));
+        }
+        if !self.store.set_avatar(id, url, now_ms()).await? {
+            return Err(UserError::NotFound);
+        }
+        self.get(id).await
+    }
+
+    /// A fresh secret and its QR code. Binding happens only in `mfa_bind`.
+    pub async fn mfa_qrcode(&self, id: i64) -> Result<(String, String)> {
+        let user = self.get(id).await?;
+        let secret = Secret::generate();
+        let totp = totp(secret.clone(), Some(&user.username))?;
+        let png = totp
+            .to_qr_png()
+            .map_err(|e| UserError::Hash(format!("qr: {e}")))?;
+        let qrcode = format!(
+            "data:image/png;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(png)
+        );
+        Ok((secret.to_base32(), qrcode))
+    }
+
+    pub async fn mfa_bind(&self, id: i64, secret: &str, code: &str) -> Result<()> {
+        let secret = secret.trim().to_ascii_uppercase();
+        if secret.is_empty() || code.trim().is_empty() {
+            return Err(UserError::InvalidInput("secret and code are required"));
+        }
+        let step = check_totp(&secret, code.trim()).ok_or(UserError::MfaInvalid)?;
+        if !self.store.set_mfa(id, &secret, step, now_ms()).await? {
+            return Err(UserError::NotFound);
+        }
+        tracing::info!(user_id = id, "MFA bound");
+        Ok(())
+    }
+}
+
+fn validate_username(name: &str) -> Result<()> {
+    let n = name.chars().count();
+    if n == 0 {
+        return Err(UserError::InvalidInput("username is required"));
+    }
+    if n > USERNAME_MAX_CHARS {
+        return Err(UserError::InvalidInput(
+            "username must be at most 32 characters",
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err(UserError::InvalidInput(
+            "username may contain only letters, digits, '_', '-' and '.'",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_password(pw: &str) -> Result<()> {
+    let n = pw.chars().count();
+    if n < PASSWORD_MIN_CHARS || n > PASSWORD_MAX_CHARS {
+        return Err(UserError::InvalidInput(
+            "password must be 6 to 64 characters",
+        ));
+    }
+    if pw.chars().any(char::is_control) {
+        return Err(UserError::InvalidInput(
+            "password must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn hash_password(pw: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(pw.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| UserError::Hash(e.to_string()))
+}
+
+/// Argon2 is CPU-bound by design: keep it off the async workers.
+async fn hash_blocking(pw: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || hash_password(&pw))
+        .await
+        .map_err(|e| UserError::Hash(e.to_string()))?
+}
+
+async fn verify_blocking(pw: String, hash: String) -> Result<bool> {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|h| Argon2::default().verify_password(pw.as_bytes(), &h).is_ok())
+            .unwrap_or(false)
+    })
+    .await
+    .map_err(|e| UserError::Hash(e.to_string()))
+}
+
+fn totp(secret: Secret, account: Option<&str>) -> Result<Totp> {
+    let mut b = totp_rs::Builder::new()
+        .with_secret(secret)
+        .with_step_duration(TOTP_STEP_SECS)
+        .with_skew(1);
+    if let Some(account) = account {
+        b = b
+            .with_account_name(account.to_owned())
+            .with_issuer(Some(TOTP_ISSUER));
+    }
+    b.build()
+        .map_err(|_| UserError::InvalidInput("secret must be base32 of at least 128 bits"))
+}
+
+/// The time step a code matches (±1 step of skew), if any.
+fn check_totp(secret_b32: &str, code: &str) -> Option<i64> {
+    let secret = Secret::try_from_base32(secret_b32).ok()?;
+    let totp = totp(secret, None).ok()?;
+    let now = fanone_id::now_ms().max(0) as u64 / 1000;
+    totp.check(code, now)
+        .and_then(|counter| i64::try_from(counter).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        for ok in ["alice", "Bob_1", "a.b-c", "张三", "x"] {
+            assert!(validate_username(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "with space",
+            "a'; DROP TABLE users;--",
+            "tab\t",
+            &"x".repeat(33),
+        ] {
+            assert!(validate_username(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords() {
+        assert!(validate_password("secret1").is_ok());
+        assert!(validate_password("short").is_err());
+        assert!(validate_password(&"p".repeat(65)).is_err());
+        assert!(validate_password("new\nline").is_err());
+    }
+
+    #[test]
+    fn hash_and_verify() {
+        let h = hash_password("hunter22").unwrap();
+        let parsed = PasswordHash::new(&h).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"hunter22", &parsed)
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"hunter23", &parsed)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn totp_codes_check() {
+        let secret = Secret::generate().to_base32();
+        let t = totp(Secret::try_from_base32(&secret).unwrap(), None).unwrap();
+        let code = t.generate_current().to_string();
+        assert!(check_totp(&secret, &code).is_some());
+        assert!(check_totp(&secret, "000000").is_none() || code == "000000");
+        assert!(check_totp("not base32!", &code).is_none());
+        assert!(
+            check_totp("GEZDGNBV", &code).is_none(),
+            "too short a secret"
+        );
+    }
+}
