@@ -97,15 +97,15 @@ fn resolve(state: &State, headers: &HeaderMap, uri: &Uri) -> (Identity, Option<T
         Some(Err(e)) => Some(e),
         None => None,
     };
-    if let Some(refresh) = refresh {
-        if let Ok(id) = state.jwt.verify(&refresh, Kind::Refresh) {
-            let pair = TokenPair {
-                access: state.jwt.issue(id, Kind::Access),
-                refresh,
-            };
-            tracing::debug!(user_id = id, "access token renewed from refresh token");
-            return (Identity::User(id), Some(pair));
-        }
+    if let Some(refresh) = refresh
+        && let Ok(id) = state.jwt.verify(&refresh, Kind::Refresh)
+    {
+        let pair = TokenPair {
+            access: state.jwt.issue(id, Kind::Access),
+            refresh,
+        };
+        tracing::debug!(user_id = id, "access token renewed from refresh token");
+        return (Identity::User(id), Some(pair));
     }
     let why = match access_err {
         None => "missing token",

@@ -135,6 +135,27 @@ impl From<volo_thrift::ClientError> for Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Unwrap a client call: the answer, the callee's business error, or a transport failure.
+pub fn from_rpc<T, E: volo_gen::BizException>(
+    r: std::result::Result<volo_thrift::MaybeException<T, E>, volo_thrift::ClientError>,
+) -> Result<T> {
+    match r {
+        Ok(volo_thrift::MaybeException::Ok(v)) => Ok(v),
+        Ok(volo_thrift::MaybeException::Exception(e)) => Err(e.into_biz().into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Wrap a handler's result for the generated server trait.
+pub fn to_rpc<T, E: volo_gen::BizException>(
+    r: Result<T>,
+) -> std::result::Result<volo_thrift::MaybeException<T, E>, volo_thrift::ServerError> {
+    Ok(match r {
+        Ok(v) => volo_thrift::MaybeException::Ok(v),
+        Err(e) => volo_thrift::MaybeException::Exception(E::from_biz(e.into())),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,25 +185,4 @@ mod tests {
         assert_eq!(e.code, Code::Internal);
         assert!(!e.msg.contains("10.0.0.3"));
     }
-}
-
-/// Unwrap a client call: the answer, the callee's business error, or a transport failure.
-pub fn from_rpc<T, E: volo_gen::BizException>(
-    r: std::result::Result<volo_thrift::MaybeException<T, E>, volo_thrift::ClientError>,
-) -> Result<T> {
-    match r {
-        Ok(volo_thrift::MaybeException::Ok(v)) => Ok(v),
-        Ok(volo_thrift::MaybeException::Exception(e)) => Err(e.into_biz().into()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Wrap a handler's result for the generated server trait.
-pub fn to_rpc<T, E: volo_gen::BizException>(
-    r: Result<T>,
-) -> std::result::Result<volo_thrift::MaybeException<T, E>, volo_thrift::ServerError> {
-    Ok(match r {
-        Ok(v) => volo_thrift::MaybeException::Ok(v),
-        Err(e) => volo_thrift::MaybeException::Exception(E::from_biz(e.into())),
-    })
 }

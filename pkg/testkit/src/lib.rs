@@ -1,1 +1,287 @@
+//! Black-box test harness: start the real `fanone` binary in standalone mode on
+//! ephemeral ports with a fresh data directory, and talk to it over HTTP.
+//!
+//! MariaDB/MySQL: tests that need a server call [`mysql_database`]. It reads
+//! `FANONE_TEST_MYSQL_URL` (a server URL, e.g. `mysql://root@127.0.0.1:3307/mysql`,
+//! set by `scripts/test.sh`). Without it those tests are skipped — unless
+//! `FANONE_TEST_REQUIRE_MYSQL=1` (CI), where a missing server is a failure.
 
+use std::{collections::HashMap, process::Stdio, time::Duration};
+
+use reqwest::{header::HeaderMap, multipart};
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+/// The signing key the spawned system uses, so tests can forge tokens.
+pub const TEST_JWT_SECRET: &str = "fanone-testkit-secret-0123456789abcdef";
+
+/// A running FanOne (gateway + services) owned by one test.
+pub struct Fanone {
+    /// `http://127.0.0.1:<port>` of the gateway.
+    pub url: String,
+    /// Every `k=v` of the `FANONE_READY` line (gateway, user, data, ...).
+    pub endpoints: HashMap<String, String>,
+    pub http: reqwest::Client,
+    pub data: TempDir,
+    child: Child,
+}
+
+impl Fanone {
+    /// Start `bin standalone` with a fresh data dir.
+    pub async fn start(bin: &str) -> Fanone {
+        Self::start_with(bin, &[]).await
+    }
+
+    /// Start with extra `FANONE__*` environment overrides.
+    pub async fn start_with(bin: &str, env: &[(&str, &str)]) -> Fanone {
+        Self::start_in(bin, tempfile::tempdir().expect("temp data dir"), env).await
+    }
+
+    /// Start on an existing data dir (e.g. the one of a stopped instance).
+    pub async fn start_in(bin: &str, data: TempDir, env: &[(&str, &str)]) -> Fanone {
+        let mut cmd = Command::new(bin);
+        cmd.arg("standalone")
+            .env("FANONE__DATA_DIR", data.path())
+            .env("FANONE__GATEWAY__ADDR", "127.0.0.1:0")
+            .env("FANONE__SERVICES__USER__ADDR", "127.0.0.1:0")
+            .env("FANONE__AUTH__JWT_SECRET", TEST_JWT_SECRET)
+            .env("FANONE__TELEMETRY__LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("spawn fanone");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(rest) = line.strip_prefix("FANONE_READY ") {
+                    return Some(rest.to_owned());
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+        .expect("fanone did not report ready within 60 s");
+        // keep draining stdout so the child never blocks on a full pipe
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let endpoints: HashMap<String, String> = ready
+            .split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        Fanone {
+            url: endpoints["gateway"].clone(),
+            endpoints,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+            data,
+            child,
+        }
+    }
+
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    pub async fn get(&self, path: &str, tokens: Option<&Tokens>) -> Reply {
+        Reply::read(
+            with_tokens(self.http.get(self.at(path)), tokens)
+                .send()
+                .await,
+        )
+        .await
+    }
+
+    pub async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        tokens: Option<&Tokens>,
+    ) -> Reply {
+        let req = with_tokens(self.http.post(self.at(path)), tokens).form(form);
+        Reply::read(req.send().await).await
+    }
+
+    /// Multipart text fields plus optional files `(field, file name, bytes)`.
+    pub async fn multipart(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        fields: &[(&str, &str)],
+        files: Vec<(&str, &str, Vec<u8>)>,
+        tokens: Option<&Tokens>,
+    ) -> Reply {
+        let mut form = multipart::Form::new();
+        for (k, v) in fields {
+            form = form.text(k.to_string(), v.to_string());
+        }
+        for (field, name, bytes) in files {
+            form = form.part(
+                field.to_string(),
+                multipart::Part::bytes(bytes).file_name(name.to_string()),
+            );
+        }
+        let req = with_tokens(self.http.request(method, self.at(path)), tokens).multipart(form);
+        Reply::read(req.send().await).await
+    }
+
+    /// Register and log in a fresh user; returns its id and tokens.
+    pub async fn user(&self, username: &str) -> (String, Tokens) {
+        let r = self
+            .post_form(
+                "/user/register",
+                &[("username", username), ("password", "secret12")],
+                None,
+            )
+            .await;
+        assert_eq!(r.code(), 10000, "register {username}: {}", r.body);
+        self.login(username, "secret12").await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> (String, Tokens) {
+        let r = self
+            .post_form(
+                "/user/login",
+                &[("username", username), ("password", password)],
+                None,
+            )
+            .await;
+        assert_eq!(r.code(), 10000, "login {username}: {}", r.body);
+        let tokens = r.tokens().expect("login must return both token headers");
+        (
+            r.data()["id"].as_str().expect("id string").to_owned(),
+            tokens,
+        )
+    }
+
+    /// Stop the system (SIGKILL) and wait for it.
+    pub async fn stop(mut self) -> TempDir {
+        let _ = self.child.kill().await;
+        self.data
+    }
+}
+
+/// The `Access-Token` / `Refresh-Token` pair.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+fn with_tokens(req: reqwest::RequestBuilder, tokens: Option<&Tokens>) -> reqwest::RequestBuilder {
+    match tokens {
+        Some(t) => req
+            .header("Access-Token", &t.access)
+            .header("Refresh-Token", &t.refresh),
+        None => req,
+    }
+}
+
+/// An HTTP answer with its envelope parsed.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub async fn read(resp: reqwest::Result<reqwest::Response>) -> Reply {
+        let resp = resp.expect("request failed");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.expect("read body");
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "not JSON (status {status}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// `base.code`; also asserts the envelope shape and HTTP 200.
+    pub fn code(&self) -> i64 {
+        assert_eq!(
+            self.status, 200,
+            "contract answers are HTTP 200: {}",
+            self.body
+        );
+        assert!(
+            self.body["base"]["msg"].is_string(),
+            "base.msg missing: {}",
+            self.body
+        );
+        self.body["base"]["code"].as_i64().expect("base.code")
+    }
+
+    pub fn msg(&self) -> &str {
+        self.body["base"]["msg"].as_str().unwrap_or_default()
+    }
+
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    pub fn tokens(&self) -> Option<Tokens> {
+        Some(Tokens {
+            access: self.header("access-token")?,
+            refresh: self.header("refresh-token")?,
+        })
+    }
+}
+
+/// A fresh, empty database on the test MariaDB/MySQL server, or `None` (skip) when
+/// no server is configured and none is required.
+pub async fn mysql_database(prefix: &str) -> Option<String> {
+    let server = match std::env::var("FANONE_TEST_MYSQL_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            if std::env::var("FANONE_TEST_REQUIRE_MYSQL").is_ok_and(|v| v == "1") {
+                panic!("FANONE_TEST_REQUIRE_MYSQL=1 but FANONE_TEST_MYSQL_URL is not set");
+            }
+            eprintln!("skipped: FANONE_TEST_MYSQL_URL is not set (scripts/test.sh sets it)");
+            return None;
+        }
+    };
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!(
+        "{prefix}_{}_{}_{n}",
+        fanone_id::now_ms(),
+        std::process::id()
+    );
+    Some(
+        fanone_db::create_mysql_database(&server, &name)
+            .await
+            .expect("create test database"),
+    )
+}
+
+/// A fresh SQLite database URL in `dir`.
+pub fn sqlite_database(dir: &std::path::Path, name: &str) -> String {
+    format!(
+        "sqlite://{}?mode=rwc",
+        dir.join(format!("{name}.db")).display()
+    )
+}

@@ -232,7 +232,7 @@ fn validate_username(name: &str) -> Result<()> {
 
 fn validate_password(pw: &str) -> Result<()> {
     let n = pw.chars().count();
-    if n < PASSWORD_MIN_CHARS || n > PASSWORD_MAX_CHARS {
+    if !(PASSWORD_MIN_CHARS..=PASSWORD_MAX_CHARS).contains(&n) {
         return Err(UserError::InvalidInput(
             "password must be 6 to 64 characters",
         ));

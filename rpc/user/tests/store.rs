@@ -1,0 +1,143 @@
+//! The same repository tests against SQLite and MariaDB (when configured).
+
+use fanone_user::Migrator;
+use fanone_user::store::{SeaUserStore, StoreError, UserRecord, UserStore};
+
+fn record(id: i64, name: &str) -> UserRecord {
+    UserRecord {
+        id,
+        username: name.to_owned(),
+        password_hash: "$argon2id$fake".to_owned(),
+        avatar_url: String::new(),
+        mfa_secret: None,
+        mfa_last_step: 0,
+        created_at: 1_700_000_000_000 + id,
+        updated_at: 1_700_000_000_000 + id,
+    }
+}
+
+async fn exercise(store: SeaUserStore) {
+    store.insert(&record(1, "alice")).await.unwrap();
+    store.insert(&record(2, "Bob_the_builder")).await.unwrap();
+    store.insert(&record(3, "50%_off")).await.unwrap();
+    store
+        .insert(&record(4, "robert'); DROP TABLE users;--"))
+        .await
+        .unwrap();
+
+    // unique username, exact and case-sensitive
+    assert!(matches!(
+        store.insert(&record(9, "alice")).await,
+        Err(StoreError::Duplicate)
+    ));
+    store.insert(&record(5, "Alice")).await.unwrap();
+    assert_eq!(store.by_username("alice").await.unwrap().unwrap().id, 1);
+    assert_eq!(store.by_username("Alice").await.unwrap().unwrap().id, 5);
+    assert!(store.by_username("ALICE").await.unwrap().is_none());
+
+    // metacharacters are data, not SQL
+    let bobby = store
+        .by_username("robert'); DROP TABLE users;--")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bobby.id, 4);
+    assert_eq!(store.by_id(1).await.unwrap().unwrap(), record(1, "alice"));
+    assert!(store.by_id(404).await.unwrap().is_none());
+
+    // batch read
+    let mut got: Vec<i64> = store
+        .by_ids(&[3, 1, 404])
+        .await
+        .unwrap()
+        .iter()
+        .map(|u| u.id)
+        .collect();
+    got.sort();
+    assert_eq!(got, vec![1, 3]);
+    assert!(store.by_ids(&[]).await.unwrap().is_empty());
+
+    // substring search: case-insensitive, LIKE wildcards taken literally
+    assert_eq!(
+        store.ids_by_username_fragment("BOB", 10).await.unwrap(),
+        vec![2]
+    );
+    assert_eq!(
+        store.ids_by_username_fragment("lic", 10).await.unwrap(),
+        vec![1, 5]
+    );
+    assert_eq!(
+        store.ids_by_username_fragment("lic", 1).await.unwrap(),
+        vec![1]
+    );
+    assert_eq!(
+        store.ids_by_username_fragment("%", 10).await.unwrap(),
+        vec![3]
+    );
+    assert_eq!(
+        store.ids_by_username_fragment("_", 10).await.unwrap(),
+        vec![2, 3]
+    );
+    assert_eq!(
+        store.ids_by_username_fragment("'", 10).await.unwrap(),
+        vec![4]
+    );
+    assert!(
+        store
+            .ids_by_username_fragment("zzz", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // updates
+    assert!(store.set_avatar(1, "http://x/a.png", 42).await.unwrap());
+    let a = store.by_id(1).await.unwrap().unwrap();
+    assert_eq!(
+        (a.avatar_url.as_str(), a.updated_at),
+        ("http://x/a.png", 42)
+    );
+    assert!(!store.set_avatar(404, "http://x/a.png", 42).await.unwrap());
+
+    // MFA: bind records the step; steps only move forward
+    assert!(store.set_mfa(1, "SECRETBASE32", 100, 43).await.unwrap());
+    assert_eq!(
+        store.by_id(1).await.unwrap().unwrap().mfa_secret.as_deref(),
+        Some("SECRETBASE32")
+    );
+    assert!(!store.advance_mfa_step(1, 100).await.unwrap());
+    assert!(!store.advance_mfa_step(1, 99).await.unwrap());
+    assert!(store.advance_mfa_step(1, 101).await.unwrap());
+    assert!(!store.advance_mfa_step(1, 101).await.unwrap());
+    assert!(!store.set_mfa(404, "S", 1, 1).await.unwrap());
+}
+
+#[tokio::test]
+async fn sqlite_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fanone_testkit::sqlite_database(dir.path(), "user");
+    let db = fanone_db::connect_and_migrate::<Migrator>(&url)
+        .await
+        .unwrap();
+    // migrations are idempotent
+    let db2 = fanone_db::connect_and_migrate::<Migrator>(&url)
+        .await
+        .unwrap();
+    drop(db2);
+    exercise(SeaUserStore::new(db)).await;
+}
+
+#[tokio::test]
+async fn mariadb_store() {
+    let Some(url) = fanone_testkit::mysql_database("fanone_user_store").await else {
+        return;
+    };
+    let db = fanone_db::connect_and_migrate::<Migrator>(&url)
+        .await
+        .unwrap();
+    let db2 = fanone_db::connect_and_migrate::<Migrator>(&url)
+        .await
+        .unwrap();
+    drop(db2);
+    exercise(SeaUserStore::new(db)).await;
+}
