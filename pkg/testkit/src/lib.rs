@@ -27,7 +27,59 @@ pub struct Fanone {
     pub endpoints: HashMap<String, String>,
     pub http: reqwest::Client,
     pub data: TempDir,
+    procs: Vec<Process>,
+}
+
+/// One spawned `fanone` process and what its ready line announced.
+struct Process {
     child: Child,
+    endpoints: HashMap<String, String>,
+}
+
+fn base_env(data: &TempDir) -> Vec<(String, String)> {
+    [
+        ("FANONE__DATA_DIR", data.path().to_string_lossy().as_ref()),
+        ("FANONE__GATEWAY__ADDR", "127.0.0.1:0"),
+        ("FANONE__SERVICES__USER__ADDR", "127.0.0.1:0"),
+        ("FANONE__AUTH__JWT_SECRET", TEST_JWT_SECRET),
+        ("FANONE__TELEMETRY__LOG", "warn"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// Spawn `bin sub` and wait for its `FANONE_READY` line.
+async fn spawn(bin: &str, sub: &str, env: &[(String, String)]) -> Process {
+    let mut cmd = Command::new(bin);
+    cmd.arg(sub)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("spawn fanone");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.strip_prefix("FANONE_READY ") {
+                return Some(rest.to_owned());
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| panic!("fanone {sub} did not report ready within 60 s"));
+    // keep draining stdout so the child never blocks on a full pipe
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let endpoints = ready
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    Process { child, endpoints }
 }
 
 impl Fanone {
@@ -43,39 +95,35 @@ impl Fanone {
 
     /// Start on an existing data dir (e.g. the one of a stopped instance).
     pub async fn start_in(bin: &str, data: TempDir, env: &[(&str, &str)]) -> Fanone {
-        let mut cmd = Command::new(bin);
-        cmd.arg("standalone")
-            .env("FANONE__DATA_DIR", data.path())
-            .env("FANONE__GATEWAY__ADDR", "127.0.0.1:0")
-            .env("FANONE__SERVICES__USER__ADDR", "127.0.0.1:0")
-            .env("FANONE__AUTH__JWT_SECRET", TEST_JWT_SECRET)
-            .env("FANONE__TELEMETRY__LOG", "warn")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("spawn fanone");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let ready = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(rest) = line.strip_prefix("FANONE_READY ") {
-                    return Some(rest.to_owned());
-                }
-            }
-            None
-        })
-        .await
-        .ok()
-        .flatten()
-        .expect("fanone did not report ready within 60 s");
-        // keep draining stdout so the child never blocks on a full pipe
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let endpoints: HashMap<String, String> = ready
-            .split_whitespace()
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        let mut base = base_env(&data);
+        base.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let proc = spawn(bin, "standalone", &base).await;
+        Self::from_processes(vec![proc], data)
+    }
+
+    /// Cluster topology: `fanone user` and `fanone gateway` as separate processes,
+    /// the user service on the MySQL-protocol database `user_db`.
+    pub async fn start_cluster(bin: &str, user_db: &str) -> Fanone {
+        let data = tempfile::tempdir().expect("temp data dir");
+        let mut env = base_env(&data);
+        env.push((
+            "FANONE__SERVICES__USER__DATABASE_URL".into(),
+            user_db.into(),
+        ));
+        let user = spawn(bin, "user", &env).await;
+        env.push((
+            "FANONE__SERVICES__USER__ADDR".into(),
+            user.endpoints["user"].clone(),
+        ));
+        let gateway = spawn(bin, "gateway", &env).await;
+        Self::from_processes(vec![gateway, user], data)
+    }
+
+    fn from_processes(procs: Vec<Process>, data: TempDir) -> Fanone {
+        let mut endpoints = HashMap::new();
+        for p in &procs {
+            endpoints.extend(p.endpoints.clone());
+        }
         Fanone {
             url: endpoints["gateway"].clone(),
             endpoints,
@@ -84,7 +132,7 @@ impl Fanone {
                 .build()
                 .expect("http client"),
             data,
-            child,
+            procs,
         }
     }
 
@@ -165,7 +213,9 @@ impl Fanone {
 
     /// Stop the system (SIGKILL) and wait for it.
     pub async fn stop(mut self) -> TempDir {
-        let _ = self.child.kill().await;
+        for p in &mut self.procs {
+            let _ = p.child.kill().await;
+        }
         self.data
     }
 }
