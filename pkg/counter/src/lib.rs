@@ -1,0 +1,321 @@
+//! Hot counters (DESIGN.md rule 4): visit, like, comment, reply and follow counts.
+//!
+//! - **Increment** = append one row to `counter_events`, inside the caller's
+//!   transaction, so it commits atomically with the change it counts (a like row, a
+//!   comment). Appends never contend on a hot counter row.
+//! - **Read** = settled value + pending events, in one statement (one snapshot), so
+//!   every read is exact, on every instance, at any time.
+//! - **Settle** = a periodic job folds pending events into `counters` and deletes
+//!   them in one transaction: exactly once, so nothing is lost or doubled by a
+//!   crash or restart at any point; the worst a crash does is delay folding.
+//!
+//! Each service has its own `counters`/`counter_events` tables in its own database
+//! (add [`CreateCounterTables`] to its migrator); `kind` numbers are per service.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait, Value,
+};
+use sea_orm_migration::prelude::*;
+
+/// Largest number of rows written by one statement.
+const CHUNK: usize = 500;
+
+#[derive(Clone)]
+pub struct Counters {
+    db: DatabaseConnection,
+}
+
+/// Record a change of `delta` to counter `(kind, target)` inside `conn` (usually the
+/// transaction of the change being counted).
+pub async fn add<C: ConnectionTrait>(
+    conn: &C,
+    kind: i16,
+    target: i64,
+    delta: i64,
+) -> Result<(), DbErr> {
+    add_many(conn, &[(kind, target, delta)]).await
+}
+
+/// Several changes at once.
+pub async fn add_many<C: ConnectionTrait>(
+    conn: &C,
+    changes: &[(i16, i64, i64)],
+) -> Result<(), DbErr> {
+    for chunk in changes.chunks(CHUNK) {
+        let backend = conn.get_database_backend();
+        let placeholders = vec!["(?, ?, ?)"; chunk.len()].join(", ");
+        let values: Vec<Value> = chunk
+            .iter()
+            .flat_map(|&(k, t, d)| [k.into(), t.into(), d.into()])
+            .collect();
+        conn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!("INSERT INTO counter_events (kind, target_id, delta) VALUES {placeholders}"),
+            values,
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+impl Counters {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Exact current values for `ids` (missing ids count 0).
+    pub async fn get_many(&self, kind: i16, ids: &[i64]) -> Result<HashMap<i64, i64>, DbErr> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let list = vec!["?"; chunk.len()].join(", ");
+            let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 2 + 2);
+            values.push(kind.into());
+            values.extend(chunk.iter().map(|&i| Value::from(i)));
+            values.push(kind.into());
+            values.extend(chunk.iter().map(|&i| Value::from(i)));
+            let sql = format!(
+                "SELECT target_id, CAST(SUM(v) AS SIGNED) AS total FROM (\
+                   SELECT target_id, value AS v FROM counters WHERE kind = ? AND target_id IN ({list}) \
+                   UNION ALL \
+                   SELECT target_id, delta AS v FROM counter_events WHERE kind = ? AND target_id IN ({list})\
+                 ) t GROUP BY target_id"
+            );
+            let sql = self.portable(sql);
+            let rows = self
+                .db
+                .query_all_raw(Statement::from_sql_and_values(self.backend(), sql, values))
+                .await?;
+            for row in rows {
+                let id: i64 = row.try_get("", "target_id")?;
+                let total: i64 = row.try_get("", "total")?;
+                out.insert(id, total);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn get(&self, kind: i16, id: i64) -> Result<i64, DbErr> {
+        Ok(self
+            .get_many(kind, &[id])
+            .await?
+            .get(&id)
+            .copied()
+            .unwrap_or(0))
+    }
+
+    /// Targets with the highest settled values, best first (ties: newest id first).
+    pub async fn top(&self, kind: i16, limit: u64) -> Result<Vec<(i64, i64)>, DbErr> {
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_sql_and_values(
+                self.backend(),
+                "SELECT target_id, value FROM counters WHERE kind = ? AND value > 0 \
+                 ORDER BY value DESC, target_id DESC LIMIT ?",
+                [kind.into(), (limit as i64).into()],
+            ))
+            .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get("", "target_id")?, r.try_get("", "value")?)))
+            .collect()
+    }
+
+    /// Fold every pending event into `counters`, exactly once. Returns how many
+    /// events were folded.
+    pub async fn settle(&self) -> Result<u64, DbErr> {
+        let backend = self.backend();
+        let txn = self.db.begin().await?;
+        // MySQL: lock the events we fold so a concurrent settler (another instance)
+        // waits and then sees them gone. SQLite has a single writer anyway.
+        let lock = if backend == DbBackend::MySql {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let Some(max) = txn
+            .query_one_raw(Statement::from_string(
+                backend,
+                "SELECT MAX(id) AS m FROM counter_events".to_owned(),
+            ))
+            .await?
+            .and_then(|r| r.try_get::<Option<i64>>("", "m").ok().flatten())
+        else {
+            txn.rollback().await?;
+            return Ok(0);
+        };
+        let rows = txn
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "SELECT kind, target_id, CAST(SUM(delta) AS SIGNED) AS d, COUNT(*) AS n \
+                     FROM (SELECT kind, target_id, delta FROM counter_events WHERE id <= ?{lock}) e \
+                     GROUP BY kind, target_id"
+                ),
+                [max.into()],
+            ))
+            .await?;
+        let mut sums: Vec<(i16, i64, i64)> = Vec::with_capacity(rows.len());
+        let mut folded = 0u64;
+        for r in rows {
+            let n: i64 = r.try_get("", "n")?;
+            folded += n as u64;
+            sums.push((
+                r.try_get("", "kind")?,
+                r.try_get("", "target_id")?,
+                r.try_get("", "d")?,
+            ));
+        }
+        for chunk in sums.chunks(CHUNK) {
+            let placeholders = vec!["(?, ?, ?)"; chunk.len()].join(", ");
+            let upsert = match backend {
+                DbBackend::MySql => "ON DUPLICATE KEY UPDATE value = value + VALUES(value)",
+                _ => "ON CONFLICT (kind, target_id) DO UPDATE SET value = value + excluded.value",
+            };
+            let values: Vec<Value> = chunk
+                .iter()
+                .flat_map(|&(k, t, d)| [k.into(), t.into(), d.into()])
+                .collect();
+            txn.execute_raw(Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "INSERT INTO counters (kind, target_id, value) VALUES {placeholders} {upsert}"
+                ),
+                values,
+            ))
+            .await?;
+        }
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "DELETE FROM counter_events WHERE id <= ?",
+            [max.into()],
+        ))
+        .await?;
+        txn.commit().await?;
+        if folded > 0 {
+            tracing::debug!(folded, targets = sums.len(), "counters settled");
+        }
+        Ok(folded)
+    }
+
+    /// Settle every `every` in the background.
+    pub fn spawn_settler(self: Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = self.settle().await {
+                    tracing::warn!(error = %e, "settling counters failed; will retry");
+                }
+            }
+        })
+    }
+
+    fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// `CAST(... AS SIGNED)` is MySQL; SQLite wants `INTEGER`.
+    fn portable(&self, sql: String) -> String {
+        match self.backend() {
+            DbBackend::MySql => sql,
+            _ => sql.replace("AS SIGNED)", "AS INTEGER)"),
+        }
+    }
+}
+
+/// Migration creating `counters` and `counter_events`; add it to a service's migrator.
+#[derive(DeriveMigrationName)]
+pub struct CreateCounterTables;
+
+#[derive(DeriveIden)]
+enum CountersT {
+    #[sea_orm(iden = "counters")]
+    Table,
+    Kind,
+    TargetId,
+    Value,
+}
+
+#[derive(DeriveIden)]
+enum Events {
+    #[sea_orm(iden = "counter_events")]
+    Table,
+    Id,
+    Kind,
+    TargetId,
+    Delta,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateCounterTables {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(CountersT::Table)
+                .if_not_exists()
+                .col(ColumnDef::new(CountersT::Kind).small_integer().not_null())
+                .col(ColumnDef::new(CountersT::TargetId).big_integer().not_null())
+                .col(
+                    ColumnDef::new(CountersT::Value)
+                        .big_integer()
+                        .not_null()
+                        .default(0),
+                )
+                .primary_key(
+                    Index::create()
+                        .col(CountersT::Kind)
+                        .col(CountersT::TargetId),
+                )
+                .to_owned(),
+        )
+        .await?;
+        // rankings: ORDER BY value DESC within a kind
+        m.create_index(
+            Index::create()
+                .if_not_exists()
+                .name("idx_counters_rank")
+                .table(CountersT::Table)
+                .col(CountersT::Kind)
+                .col(CountersT::Value)
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Events::Table)
+                .if_not_exists()
+                .col(
+                    ColumnDef::new(Events::Id)
+                        .big_integer()
+                        .not_null()
+                        .auto_increment()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new(Events::Kind).small_integer().not_null())
+                .col(ColumnDef::new(Events::TargetId).big_integer().not_null())
+                .col(ColumnDef::new(Events::Delta).big_integer().not_null())
+                .to_owned(),
+        )
+        .await?;
+        // exact reads sum the pending events of a few targets
+        m.create_index(
+            Index::create()
+                .if_not_exists()
+                .name("idx_counter_events_target")
+                .table(Events::Table)
+                .col(Events::Kind)
+                .col(Events::TargetId)
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(Events::Table).to_owned())
+            .await?;
+        m.drop_table(Table::drop().table(CountersT::Table).to_owned())
+            .await
+    }
+}
