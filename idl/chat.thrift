@@ -33,8 +33,16 @@ struct UnreadResponse {
     1: required list<base.Message> messages,
 }
 
+// Mark messages delivered live to the caller as read (only the caller's own inbox).
+struct MarkReadRequest {
+    1: required i64 caller_id,
+    2: required list<i64> message_ids,
+}
+struct MarkReadResponse {}
+
 service ChatService {
     SendResponse Send(1: SendRequest req) throws (1: base.BizError err),
     HistoryResponse History(1: HistoryRequest req) throws (1: base.BizError err),
     UnreadResponse Unread(1: UnreadRequest req) throws (1: base.BizError err),
+    MarkReadResponse MarkRead(1: MarkReadRequest req) throws (1: base.BizError err),
 }

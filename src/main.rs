@@ -37,6 +37,14 @@ enum Command {
     Gateway,
     /// The user service alone.
     User,
+    /// The video service alone.
+    Video,
+    /// The interaction (likes, comments) service alone.
+    Interaction,
+    /// The social (follows) service alone.
+    Social,
+    /// The chat service alone.
+    Chat,
     /// Apply database migrations of every service and exit.
     Migrate,
 }
@@ -51,29 +59,63 @@ async fn main() -> Result<()> {
         Command::Gateway => {
             cfg.check_cluster()?;
             let listener = bind(cfg.gateway.addr).await?;
-            let state = gateway_state(&cfg, &listener, cfg.services.user.addr).await?;
+            let s = &cfg.services;
+            let upstreams = [
+                s.user.addr,
+                s.video.addr,
+                s.interaction.addr,
+                s.social.addr,
+                s.chat.addr,
+            ];
+            let state = gateway_state(&cfg, &listener, upstreams).await?;
             announce(&[("gateway", format!("http://{}", listener.local_addr()?))]);
             fanone_gateway::serve(state, listener)
                 .await
                 .map_err(anyhow::Error::from_boxed)
         }
-        Command::User => {
-            let svc = &cfg.services.user;
-            let handler = fanone_user::open(&cfg.database_url("user", svc), svc.node_id).await?;
-            let listener = bind(svc.addr).await?;
-            announce(&[("user", listener.local_addr()?.to_string())]);
-            fanone_user::serve(handler, listener)
-                .await
-                .map_err(anyhow::Error::from_boxed)
-        }
+        Command::User => run_service!(cfg, user, fanone_user),
+        Command::Video => run_service!(cfg, video, fanone_video),
+        Command::Interaction => run_service!(cfg, interaction, fanone_interaction),
+        Command::Social => run_service!(cfg, social, fanone_social),
+        Command::Chat => run_service!(cfg, chat, fanone_chat),
         Command::Migrate => {
-            let svc = &cfg.services.user;
-            fanone_db::connect_and_migrate::<fanone_user::Migrator>(&cfg.database_url("user", svc))
-                .await?;
+            let s = &cfg.services;
+            fanone_user::migrate(&cfg.database_url("user", &s.user)).await?;
+            fanone_video::migrate(&cfg.database_url("video", &s.video)).await?;
+            fanone_interaction::migrate(&cfg.database_url("interaction", &s.interaction)).await?;
+            fanone_social::migrate(&cfg.database_url("social", &s.social)).await?;
+            fanone_chat::migrate(&cfg.database_url("chat", &s.chat)).await?;
             println!("migrations applied");
             Ok(())
         }
     }
+}
+
+/// One service in its own process: open its database, bind, announce, serve.
+macro_rules! run_service {
+    ($cfg:ident, $name:ident, $krate:ident) => {{
+        let svc = &$cfg.services.$name;
+        let url = $cfg.database_url(stringify!($name), svc);
+        let handler = $krate::open(&url, svc.node_id, &$cfg.tuning).await?;
+        let listener = bind(svc.addr).await?;
+        announce(&[(stringify!($name), listener.local_addr()?.to_string())]);
+        $krate::serve(handler, listener)
+            .await
+            .map_err(anyhow::Error::from_boxed)
+    }};
+}
+use run_service;
+
+/// Open a service's database and bind its listener (standalone).
+macro_rules! prepare {
+    ($cfg:ident, $name:ident, $krate:ident) => {{
+        let svc = &$cfg.services.$name;
+        let url = $cfg.database_url(stringify!($name), svc);
+        let handler = $krate::open(&url, svc.node_id, &$cfg.tuning).await?;
+        let listener = bind(svc.addr).await?;
+        let addr = listener.local_addr()?;
+        (handler, listener, addr)
+    }};
 }
 
 async fn standalone(cfg: &mut Config) -> Result<()> {
@@ -82,30 +124,41 @@ async fn standalone(cfg: &mut Config) -> Result<()> {
     if cfg.auth.jwt_secret == DEV_JWT_SECRET {
         cfg.auth.jwt_secret = local_secret(&cfg.data_dir)?;
     }
-    let user_svc = &cfg.services.user;
-    let user = fanone_user::open(&cfg.database_url("user", user_svc), user_svc.node_id).await?;
-    let user_listener = bind(user_svc.addr).await?;
-    let user_addr = user_listener.local_addr()?;
+    let (user, user_l, user_a) = prepare!(cfg, user, fanone_user);
+    let (video, video_l, video_a) = prepare!(cfg, video, fanone_video);
+    let (inter, inter_l, inter_a) = prepare!(cfg, interaction, fanone_interaction);
+    let (social, social_l, social_a) = prepare!(cfg, social, fanone_social);
+    let (chat, chat_l, chat_a) = prepare!(cfg, chat, fanone_chat);
 
     let gw_listener = bind(cfg.gateway.addr).await?;
-    let state = gateway_state(cfg, &gw_listener, user_addr).await?;
+    let upstreams = [user_a, video_a, inter_a, social_a, chat_a];
+    let state = gateway_state(cfg, &gw_listener, upstreams).await?;
     announce(&[
         ("gateway", format!("http://{}", gw_listener.local_addr()?)),
-        ("user", user_addr.to_string()),
+        ("user", user_a.to_string()),
+        ("video", video_a.to_string()),
+        ("interaction", inter_a.to_string()),
+        ("social", social_a.to_string()),
+        ("chat", chat_a.to_string()),
         ("data", cfg.data_dir.display().to_string()),
     ]);
     tokio::try_join!(
-        fanone_user::serve(user, user_listener),
+        fanone_user::serve(user, user_l),
+        fanone_video::serve(video, video_l),
+        fanone_interaction::serve(inter, inter_l),
+        fanone_social::serve(social, social_l),
+        fanone_chat::serve(chat, chat_l),
         fanone_gateway::serve(state, gw_listener),
     )
     .map_err(anyhow::Error::from_boxed)?;
     Ok(())
 }
 
+/// Addresses in order: user, video, interaction, social, chat.
 async fn gateway_state(
     cfg: &Config,
     listener: &TcpListener,
-    user: SocketAddr,
+    [user, video, interaction, social, chat]: [SocketAddr; 5],
 ) -> Result<Arc<AppState>> {
     let store = fanone_storage::LocalStore::open(cfg.storage_dir()).await?;
     let public_url = if cfg.gateway.public_url.is_empty() {
@@ -120,11 +173,16 @@ async fn gateway_state(
     );
     let upstreams = Upstreams {
         user,
+        video,
+        interaction,
+        social,
+        chat,
         rpc_timeout: Duration::from_millis(cfg.gateway.rpc_timeout_ms),
     };
     let limits = Limits {
         max_body_bytes: cfg.gateway.max_body_bytes,
         max_avatar_bytes: cfg.gateway.max_avatar_bytes,
+        max_video_bytes: cfg.gateway.max_video_bytes,
     };
     Ok(Arc::new(AppState::new(
         &upstreams, jwt, store, limits, public_url,

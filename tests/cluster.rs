@@ -6,11 +6,15 @@ use fanone_testkit::Fanone;
 const BIN: &str = env!("CARGO_BIN_EXE_fanone");
 
 #[tokio::test]
-async fn gateway_and_user_service_as_separate_processes_on_mariadb() {
-    let Some(db) = fanone_testkit::mysql_database("fanone_cluster").await else {
-        return;
-    };
-    let app = Fanone::start_cluster(BIN, &db).await;
+async fn every_component_as_a_separate_process_on_mariadb() {
+    let mut dbs = Vec::new();
+    for svc in fanone_testkit::SERVICES {
+        let Some(db) = fanone_testkit::mysql_database(&format!("fanone_cl_{svc}")).await else {
+            return;
+        };
+        dbs.push((svc, db));
+    }
+    let app = Fanone::start_cluster(BIN, &dbs).await;
     assert_ne!(
         app.endpoints["user"], "",
         "user service announced its address"

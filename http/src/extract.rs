@@ -17,6 +17,11 @@ use volo_http::{
 
 use crate::{envelope::ApiError, state::State};
 
+/// Page size when none is given.
+pub const DEFAULT_PAGE_SIZE: i64 = 10;
+/// Largest page of any list route.
+pub const MAX_PAGE_SIZE: i64 = 100;
+
 /// Most fields a request may carry.
 const MAX_FIELDS: usize = 64;
 
@@ -79,6 +84,27 @@ impl Input {
                 .map(Some)
                 .map_err(|_| Error::param(format!("{name} must be an integer")).into()),
         }
+    }
+
+    /// Paging per CONTRACT.md §1.6: 0-based `page_num` (default 0, negative is an
+    /// error), `page_size` default 10, non-positive = default, capped at `max`.
+    pub fn page(&self, max: i64) -> Result<volo_gen::base::Page, ApiError> {
+        let page_num = self.opt_i64("page_num")?.unwrap_or(0);
+        if page_num < 0 {
+            return Err(Error::param("page_num must not be negative").into());
+        }
+        let page_size = match self.opt_i64("page_size")? {
+            Some(n) if n > 0 => n.min(max),
+            _ => DEFAULT_PAGE_SIZE.min(max),
+        };
+        // keep offset = page_num * page_size far from overflow
+        if page_num > 1_000_000 {
+            return Err(Error::param("page_num is too large").into());
+        }
+        Ok(volo_gen::base::Page {
+            page_num,
+            page_size,
+        })
     }
 
     /// Take a file part.
@@ -309,5 +335,15 @@ mod tests {
         assert_eq!(i.opt_i64("missing").unwrap(), None);
         assert!(i.required("empty").is_err());
         assert!(i.take_file("data").is_err());
+        let p = i.page(MAX_PAGE_SIZE).unwrap();
+        assert_eq!((p.page_num, p.page_size), (0, 10));
+        i.set_text("page_num".into(), "2".into()).unwrap();
+        i.set_text("page_size".into(), "1000".into()).unwrap();
+        let p = i.page(MAX_PAGE_SIZE).unwrap();
+        assert_eq!((p.page_num, p.page_size), (2, 100));
+        i.set_text("page_size".into(), "0".into()).unwrap();
+        assert_eq!(i.page(MAX_PAGE_SIZE).unwrap().page_size, 10);
+        i.set_text("page_num".into(), "-1".into()).unwrap();
+        assert!(i.page(MAX_PAGE_SIZE).is_err());
     }
 }

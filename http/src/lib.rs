@@ -5,6 +5,7 @@
 //! services, shape with `view`) → `envelope`.
 
 pub mod auth;
+pub mod compose;
 pub mod envelope;
 pub mod extract;
 pub mod routes;

@@ -5,7 +5,13 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use fanone_auth::Jwt;
 use fanone_id::Snowflake;
 use fanone_storage::LocalStore;
-use volo_gen::user::{UserServiceClient, UserServiceClientBuilder};
+use volo_gen::{
+    chat::{ChatServiceClient, ChatServiceClientBuilder},
+    interaction::{InteractionServiceClient, InteractionServiceClientBuilder},
+    social::{SocialServiceClient, SocialServiceClientBuilder},
+    user::{UserServiceClient, UserServiceClientBuilder},
+    video::{VideoServiceClient, VideoServiceClientBuilder},
+};
 
 /// Explicit size limits of the gateway.
 #[derive(Debug, Clone)]
@@ -13,6 +19,7 @@ pub struct Limits {
     /// Largest non-file request body (form, JSON) and largest text field.
     pub max_body_bytes: u64,
     pub max_avatar_bytes: u64,
+    pub max_video_bytes: u64,
 }
 
 impl Limits {
@@ -20,6 +27,7 @@ impl Limits {
     pub fn file_limit(&self, path: &str) -> u64 {
         match path.trim_end_matches('/') {
             "/user/avatar/upload" => self.max_avatar_bytes,
+            "/video/publish" => self.max_video_bytes,
             _ => 0,
         }
     }
@@ -29,11 +37,19 @@ impl Limits {
 #[derive(Debug, Clone)]
 pub struct Upstreams {
     pub user: SocketAddr,
+    pub video: SocketAddr,
+    pub interaction: SocketAddr,
+    pub social: SocketAddr,
+    pub chat: SocketAddr,
     pub rpc_timeout: Duration,
 }
 
 pub struct AppState {
     pub user: UserServiceClient,
+    pub video: VideoServiceClient,
+    pub interaction: InteractionServiceClient,
+    pub social: SocialServiceClient,
+    pub chat: ChatServiceClient,
     pub jwt: Jwt,
     pub store: LocalStore,
     pub limits: Limits,
@@ -52,12 +68,28 @@ impl AppState {
         limits: Limits,
         public_url: String,
     ) -> Self {
-        let user = UserServiceClientBuilder::new("user")
-            .address(upstreams.user)
-            .rpc_timeout(Some(upstreams.rpc_timeout))
-            .build();
+        let t = Some(upstreams.rpc_timeout);
         Self {
-            user,
+            user: UserServiceClientBuilder::new("user")
+                .address(upstreams.user)
+                .rpc_timeout(t)
+                .build(),
+            video: VideoServiceClientBuilder::new("video")
+                .address(upstreams.video)
+                .rpc_timeout(t)
+                .build(),
+            interaction: InteractionServiceClientBuilder::new("interaction")
+                .address(upstreams.interaction)
+                .rpc_timeout(t)
+                .build(),
+            social: SocialServiceClientBuilder::new("social")
+                .address(upstreams.social)
+                .rpc_timeout(t)
+                .build(),
+            chat: ChatServiceClientBuilder::new("chat")
+                .address(upstreams.chat)
+                .rpc_timeout(t)
+                .build(),
             jwt,
             store,
             limits,

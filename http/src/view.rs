@@ -48,6 +48,114 @@ impl From<base::User> for UserView {
     }
 }
 
+/// A video with its counters (CONTRACT.md §1.7, 12 fields).
+#[derive(Debug, Serialize)]
+pub struct VideoView {
+    pub id: String,
+    pub user_id: String,
+    pub video_url: String,
+    pub cover_url: String,
+    pub title: String,
+    pub description: String,
+    pub visit_count: i64,
+    pub like_count: i64,
+    pub comment_count: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub deleted_at: String,
+}
+
+impl VideoView {
+    /// `stats` = the interaction service's counters for this video, if any.
+    pub fn new(v: base::Video, stats: Option<&base::VideoStats>) -> Self {
+        Self {
+            id: v.id.to_string(),
+            user_id: v.user_id.to_string(),
+            video_url: v.video_url.to_string(),
+            cover_url: v.cover_url.to_string(),
+            title: v.title.to_string(),
+            description: v.description.to_string(),
+            visit_count: v.visit_count,
+            like_count: stats.map_or(0, |s| s.like_count),
+            comment_count: stats.map_or(0, |s| s.comment_count),
+            created_at: format_time(v.created_at),
+            updated_at: format_time(v.updated_at),
+            deleted_at: format_deleted(v.deleted_at),
+        }
+    }
+}
+
+/// A comment (CONTRACT.md §1.7, 10 fields); `parent_id` is "0" at top level.
+#[derive(Debug, Serialize)]
+pub struct CommentView {
+    pub id: String,
+    pub user_id: String,
+    pub video_id: String,
+    pub parent_id: String,
+    pub like_count: i64,
+    pub child_count: i64,
+    pub content: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub deleted_at: String,
+}
+
+impl From<base::Comment> for CommentView {
+    fn from(c: base::Comment) -> Self {
+        Self {
+            id: c.id.to_string(),
+            user_id: c.user_id.to_string(),
+            video_id: c.video_id.to_string(),
+            parent_id: c.parent_id.to_string(),
+            like_count: c.like_count,
+            child_count: c.child_count,
+            content: c.content.to_string(),
+            created_at: format_time(c.created_at),
+            updated_at: format_time(c.updated_at),
+            deleted_at: format_deleted(c.deleted_at),
+        }
+    }
+}
+
+/// An entry of the following / follower / friends lists.
+#[derive(Debug, Serialize)]
+pub struct SocialUserView {
+    pub id: String,
+    pub username: String,
+    pub avatar_url: String,
+}
+
+impl From<base::User> for SocialUserView {
+    fn from(u: base::User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            username: u.username.to_string(),
+            avatar_url: u.avatar_url.to_string(),
+        }
+    }
+}
+
+/// `data` of a list route: `items` always (never null), `total` on paged lists.
+#[derive(Debug, Serialize)]
+pub struct ListView<T: Serialize> {
+    pub items: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+}
+
+impl<T: Serialize> ListView<T> {
+    pub fn paged(items: Vec<T>, total: i64) -> Self {
+        Self {
+            items,
+            total: Some(total),
+        }
+    }
+
+    pub fn items(items: Vec<T>) -> Self {
+        Self { items, total: None }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

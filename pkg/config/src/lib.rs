@@ -32,7 +32,30 @@ pub struct Config {
     pub auth: AuthConfig,
     pub storage: StorageConfig,
     pub services: Services,
+    pub tuning: Tuning,
     pub telemetry: TelemetryConfig,
+}
+
+/// Background jobs of the services.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Tuning {
+    /// How often pending counter increments are folded into their counters.
+    pub settle_interval_ms: u64,
+    /// How often the popular-video ranking cache is rebuilt.
+    pub popular_refresh_ms: u64,
+    /// How many videos the popular ranking keeps.
+    pub popular_size: u64,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            settle_interval_ms: 1000,
+            popular_refresh_ms: 2000,
+            popular_size: 1000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -46,6 +69,8 @@ pub struct GatewayConfig {
     pub max_body_bytes: u64,
     /// Largest avatar image, in bytes.
     pub max_avatar_bytes: u64,
+    /// Largest video upload, in bytes.
+    pub max_video_bytes: u64,
     /// Deadline of one call to a service, in milliseconds.
     pub rpc_timeout_ms: u64,
 }
@@ -70,6 +95,10 @@ pub struct StorageConfig {
 #[serde(default)]
 pub struct Services {
     pub user: ServiceConfig,
+    pub video: ServiceConfig,
+    pub interaction: ServiceConfig,
+    pub social: ServiceConfig,
+    pub chat: ServiceConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -101,6 +130,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             storage: StorageConfig::default(),
             services: Services::default(),
+            tuning: Tuning::default(),
             telemetry: TelemetryConfig::default(),
         }
     }
@@ -113,6 +143,7 @@ impl Default for GatewayConfig {
             public_url: String::new(),
             max_body_bytes: 1 << 20,
             max_avatar_bytes: 5 << 20,
+            max_video_bytes: 200 << 20,
             rpc_timeout_ms: 3000,
         }
     }
@@ -140,6 +171,10 @@ impl Default for Services {
     fn default() -> Self {
         Self {
             user: ServiceConfig::on_port(10011),
+            video: ServiceConfig::on_port(10012),
+            interaction: ServiceConfig::on_port(10013),
+            social: ServiceConfig::on_port(10014),
+            chat: ServiceConfig::on_port(10015),
         }
     }
 }

@@ -36,11 +36,20 @@ struct Process {
     endpoints: HashMap<String, String>,
 }
 
+/// Every Thrift service of the system, as named in config and subcommands.
+pub const SERVICES: [&str; 5] = ["user", "video", "interaction", "social", "chat"];
+
 fn base_env(data: &TempDir) -> Vec<(String, String)> {
     [
         ("FANONE__DATA_DIR", data.path().to_string_lossy().as_ref()),
         ("FANONE__GATEWAY__ADDR", "127.0.0.1:0"),
         ("FANONE__SERVICES__USER__ADDR", "127.0.0.1:0"),
+        ("FANONE__SERVICES__VIDEO__ADDR", "127.0.0.1:0"),
+        ("FANONE__SERVICES__INTERACTION__ADDR", "127.0.0.1:0"),
+        ("FANONE__SERVICES__SOCIAL__ADDR", "127.0.0.1:0"),
+        ("FANONE__SERVICES__CHAT__ADDR", "127.0.0.1:0"),
+        ("FANONE__TUNING__SETTLE_INTERVAL_MS", "200"),
+        ("FANONE__TUNING__POPULAR_REFRESH_MS", "200"),
         ("FANONE__AUTH__JWT_SECRET", TEST_JWT_SECRET),
         ("FANONE__TELEMETRY__LOG", "warn"),
     ]
@@ -101,22 +110,26 @@ impl Fanone {
         Self::from_processes(vec![proc], data)
     }
 
-    /// Cluster topology: `fanone user` and `fanone gateway` as separate processes,
-    /// the user service on the MySQL-protocol database `user_db`.
-    pub async fn start_cluster(bin: &str, user_db: &str) -> Fanone {
+    /// Cluster topology: every service and the gateway as separate processes
+    /// (`fanone user`, `fanone video`, ..., `fanone gateway`). `databases` gives
+    /// `(service, url)` for services on a MySQL-protocol server; the others use a
+    /// SQLite file of their own.
+    pub async fn start_cluster(bin: &str, databases: &[(&str, String)]) -> Fanone {
         let data = tempfile::tempdir().expect("temp data dir");
         let mut env = base_env(&data);
-        env.push((
-            "FANONE__SERVICES__USER__DATABASE_URL".into(),
-            user_db.into(),
-        ));
-        let user = spawn(bin, "user", &env).await;
-        env.push((
-            "FANONE__SERVICES__USER__ADDR".into(),
-            user.endpoints["user"].clone(),
-        ));
-        let gateway = spawn(bin, "gateway", &env).await;
-        Self::from_processes(vec![gateway, user], data)
+        for (svc, url) in databases {
+            let key = format!("FANONE__SERVICES__{}__DATABASE_URL", svc.to_uppercase());
+            env.push((key, url.clone()));
+        }
+        let mut procs = Vec::new();
+        for svc in SERVICES {
+            let p = spawn(bin, svc, &env).await;
+            let key = format!("FANONE__SERVICES__{}__ADDR", svc.to_uppercase());
+            env.push((key, p.endpoints[svc].clone()));
+            procs.push(p);
+        }
+        procs.insert(0, spawn(bin, "gateway", &env).await);
+        Self::from_processes(procs, data)
     }
 
     fn from_processes(procs: Vec<Process>, data: TempDir) -> Fanone {

@@ -18,10 +18,21 @@ pub use service::UserService;
 pub use store::{Migrator, SeaUserStore};
 
 /// Connect to the service's own database, migrate it, and build the handler.
-pub async fn open(database_url: &str, node_id: u16) -> Result<Handler<SeaUserStore>, DbErr> {
+pub async fn open(
+    database_url: &str,
+    node_id: u16,
+    _tuning: &fanone_config::Tuning,
+) -> Result<Handler<SeaUserStore>, DbErr> {
     let db = fanone_db::connect_and_migrate::<Migrator>(database_url).await?;
     let svc = UserService::new(SeaUserStore::new(db), node_id);
     Ok(Handler::new(Arc::new(svc)))
+}
+
+/// Apply the service's migrations.
+pub async fn migrate(database_url: &str) -> Result<(), DbErr> {
+    fanone_db::connect_and_migrate::<Migrator>(database_url)
+        .await
+        .map(drop)
 }
 
 /// Serve Thrift on an already bound listener until a shutdown signal.

@@ -6,7 +6,9 @@ use volo_gen::user::{self as rpc, UserServiceClient, UserServiceClientBuilder};
 async fn start() -> (UserServiceClient, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = fanone_testkit::sqlite_database(dir.path(), "user");
-    let handler = fanone_user::open(&url, 1).await.unwrap();
+    let handler = fanone_user::open(&url, 1, &Default::default())
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(fanone_user::serve(handler, listener));
