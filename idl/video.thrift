@@ -11,6 +11,8 @@ struct PublishRequest {
     // object keys already written by the gateway's streaming upload
     4: required string video_url,
     5: required string cover_url,
+    // id chosen by the gateway so that object keys can carry it; generated if absent
+    6: optional i64 video_id,
 }
 struct PublishResponse {
     1: required base.Video video,

@@ -36,6 +36,10 @@ pub use state::{AppState, Limits, State, Upstreams};
 pub fn router(state: State) -> Router {
     Router::new()
         .merge(routes::user::router())
+        .merge(routes::video::router())
+        .merge(routes::interaction::router())
+        .merge(routes::social::router())
+        .merge(routes::chat::router())
         .merge(routes::objects::router())
         .route("/ping", volo_http::server::route::get(|| async { "pong" }))
         .fallback(not_found)

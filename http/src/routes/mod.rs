@@ -1,4 +1,8 @@
 //! One module per contract section; each exposes `router()`.
 
+pub mod chat;
+pub mod interaction;
 pub mod objects;
+pub mod social;
 pub mod user;
+pub mod video;
