@@ -76,3 +76,37 @@ pub async fn create_mysql_database(server_url: &str, name: &str) -> Result<Strin
         .unwrap_or(server_url);
     Ok(format!("{base}/{name}"))
 }
+
+/// Whether a write failed on a unique key (duplicate username, second like, ...).
+pub fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(
+        e.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
+
+/// A `LIKE` pattern matching `fragment` anywhere, with `%`, `_` and `\` in the
+/// fragment taken literally. Use with `ESCAPE '\'` (sea-query: `LikeExpr::escape('\\')`).
+pub fn like_contains(fragment: &str) -> String {
+    let mut out = String::with_capacity(fragment.len() + 2);
+    out.push('%');
+    for c in fragment.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_contains;
+
+    #[test]
+    fn like_metacharacters_are_escaped() {
+        assert_eq!(like_contains("a%b_c\\d"), "%a\\%b\\_c\\\\d%");
+        assert_eq!(like_contains("plain"), "%plain%");
+    }
+}

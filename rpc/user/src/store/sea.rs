@@ -3,7 +3,6 @@
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    SqlErr,
     sea_query::{Expr, ExprTrait, Func},
 };
 
@@ -34,22 +33,11 @@ fn to_record(m: entity::Model) -> UserRecord {
 }
 
 fn map_insert_err(e: DbErr) -> StoreError {
-    match e.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Duplicate,
-        _ => StoreError::Db(e),
+    if fanone_db::is_unique_violation(&e) {
+        StoreError::Duplicate
+    } else {
+        StoreError::Db(e)
     }
-}
-
-/// Escape LIKE metacharacters so user input matches literally (escape char `\`).
-fn like_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 impl UserStore for SeaUserStore {
@@ -108,7 +96,7 @@ impl UserStore for SeaUserStore {
         fragment: &str,
         limit: u64,
     ) -> Result<Vec<i64>, StoreError> {
-        let pattern = format!("%{}%", like_escape(&fragment.to_lowercase()));
+        let pattern = fanone_db::like_contains(&fragment.to_lowercase());
         let rows: Vec<i64> = entity::Entity::find()
             .select_only()
             .column(entity::Column::Id)
@@ -162,16 +150,5 @@ impl UserStore for SeaUserStore {
             .exec(&self.db)
             .await?;
         Ok(res.rows_affected == 1)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::like_escape;
-
-    #[test]
-    fn like_metacharacters_are_escaped() {
-        assert_eq!(like_escape("a%b_c\\d"), "a\\%b\\_c\\\\d");
-        assert_eq!(like_escape("plain"), "plain");
     }
 }
