@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The project's test command: lint, then every test on SQLite and on a throw-away
-# MariaDB. Used as is by CI (.ci/run).
+# The project's test command: lint, every Rust test on SQLite and on a throw-away
+# MariaDB, then the contract suite (Postman collection run by Newman, and the
+# WebSocket script) against a standalone instance. Used as is by CI (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,3 +21,6 @@ export FANONE_TEST_REQUIRE_MYSQL=1
 
 echo "== tests"
 cargo test --workspace --all-targets "$@"
+
+echo "== contract suite (Newman + WebSocket) against target/debug/fanone"
+scripts/contract.sh target/debug/fanone

@@ -2,6 +2,7 @@
 //! service on MariaDB, the gateway dialing it over Thrift at its configured address.
 
 use fanone_testkit::Fanone;
+use reqwest::Method;
 
 const BIN: &str = env!("CARGO_BIN_EXE_fanone");
 
@@ -31,6 +32,61 @@ async fn every_component_as_a_separate_process_on_mariadb() {
         )
         .await;
     assert_eq!(dup.code(), 10003);
+
+    // every domain across processes: publish, like, comment, follow, list
+    let mp4 = [&[0u8, 0, 0, 0x18][..], b"ftypisom", &[0u8; 64][..]].concat();
+    let r = app
+        .multipart(
+            Method::POST,
+            "/video/publish",
+            &[("title", "cluster clip")],
+            vec![("data", "c.mp4", mp4)],
+            Some(&tokens),
+        )
+        .await;
+    assert_eq!(r.code(), 10000, "{}", r.body);
+    let list = app
+        .get(&format!("/video/list?user_id={id}"), Some(&tokens))
+        .await;
+    assert_eq!(list.code(), 10000, "{}", list.body);
+    assert_eq!(list.data()["total"], 1);
+    let vid = list.data()["items"][0]["id"]
+        .as_str()
+        .expect("video id")
+        .to_owned();
+    let r = app
+        .post_form(
+            "/like/action",
+            &[("video_id", &vid), ("action_type", "1")],
+            Some(&tokens),
+        )
+        .await;
+    assert_eq!(r.code(), 10000, "{}", r.body);
+    let r = app
+        .post_form(
+            "/comment/publish",
+            &[("video_id", &vid), ("content", "hi")],
+            Some(&tokens),
+        )
+        .await;
+    assert_eq!(r.code(), 10000, "{}", r.body);
+    let list = app
+        .get(&format!("/video/list?user_id={id}"), Some(&tokens))
+        .await;
+    assert_eq!(list.data()["items"][0]["like_count"], 1);
+    assert_eq!(list.data()["items"][0]["comment_count"], 1);
+    let (other, other_tokens) = app.user("follower").await;
+    let r = app
+        .post_form(
+            "/relation/action",
+            &[("to_user_id", &id), ("action_type", "1")],
+            Some(&other_tokens),
+        )
+        .await;
+    assert_eq!(r.code(), 10000, "{}", r.body);
+    let followers = app.get(&format!("/follower/list?user_id={id}"), None).await;
+    assert_eq!(followers.data()["total"], 1);
+    assert_eq!(followers.data()["items"][0]["id"], other.as_str());
 }
 
 #[tokio::test]

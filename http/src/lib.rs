@@ -11,6 +11,7 @@ pub mod extract;
 pub mod routes;
 pub mod state;
 pub mod view;
+pub mod ws;
 
 use std::{sync::Arc, time::Instant};
 

@@ -56,6 +56,8 @@ pub struct AppState {
     /// Base URL of this gateway as clients see it, without a trailing slash.
     pub public_url: String,
     pub ids: Snowflake,
+    /// Live WebSocket chat connections of this gateway.
+    pub hub: Arc<crate::ws::Hub>,
 }
 
 pub type State = Arc<AppState>;
@@ -95,6 +97,7 @@ impl AppState {
             limits,
             public_url: public_url.trim_end_matches('/').to_owned(),
             ids: Snowflake::new(0),
+            hub: Arc::default(),
         }
     }
 

@@ -1,6 +1,8 @@
 //! `GET|HEAD /static/{key}`: committed objects (avatars, covers, videos) with
-//! single-range support, so players can seek.
+//! single-range support, so players can seek. A GET of a video from its first byte
+//! counts one play (a visit) in the background.
 
+use fanone_errno::from_rpc;
 use fanone_storage::{StorageError, parse_range};
 use http::{HeaderValue, Method, StatusCode, header};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -41,8 +43,31 @@ fn content_type(key: &str) -> &'static str {
         Some("mp4" | "m4v") => "video/mp4",
         Some("webm") => "video/webm",
         Some("mov") => "video/quicktime",
+        Some("mkv") => "video/x-matroska",
         _ => "application/octet-stream",
     }
+}
+
+/// The video id of a key `videos/<uid>/<vid>.<ext>`.
+fn played_video(key: &str) -> Option<i64> {
+    let (uid, file) = key.strip_prefix("videos/")?.split_once('/')?;
+    fanone_id::parse(uid)?;
+    let (vid, ext) = file.split_once('.')?;
+    if ext.is_empty() || ext.contains('/') {
+        return None;
+    }
+    fanone_id::parse(vid)
+}
+
+/// Fire and forget: the file answer never waits for, or fails with, the count.
+fn count_play(st: &State, video_id: i64) {
+    let st = st.clone();
+    tokio::spawn(async move {
+        let req = volo_gen::video::VisitRequest { video_id };
+        if let Err(e) = from_rpc(st.video.visit(req).await) {
+            tracing::debug!(video_id, error = %e, "play not counted");
+        }
+    });
 }
 
 async fn serve(
@@ -72,6 +97,13 @@ async fn serve(
             return r;
         }
     };
+    // a play starts at byte 0; later ranges are the same play seeking or buffering
+    if method == Method::GET
+        && range.is_none_or(|r| r.start == 0)
+        && let Some(video_id) = played_video(&key)
+    {
+        count_play(&st, video_id);
+    }
     let (code, start, count) = match range {
         Some(r) => (StatusCode::PARTIAL_CONTENT, r.start, r.len()),
         None => (StatusCode::OK, 0, len),
@@ -110,4 +142,27 @@ async fn serve(
         h.insert(header::CONTENT_RANGE, v);
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::played_video;
+
+    #[test]
+    fn only_video_keys_count_as_plays() {
+        assert_eq!(played_video("videos/7/123.mp4"), Some(123));
+        assert_eq!(played_video("videos/7/123.webm"), Some(123));
+        for key in [
+            "covers/7/123.jpg",
+            "avatars/7/123.png",
+            "videos/7/123",
+            "videos/7/123.",
+            "videos/x/123.mp4",
+            "videos/7/abc.mp4",
+            "videos/7/8/123.mp4",
+            "videos/123.mp4",
+        ] {
+            assert_eq!(played_video(key), None, "{key}");
+        }
+    }
 }

@@ -1,7 +1,306 @@
-//! CONTRACT.md §4.2 video routes.
+//! CONTRACT.md §4.2 video routes. Handlers are thin: parse, call the video service
+//! over Thrift, compose like/comment counts in one batch call, shape the answer.
+//! Publishing also stores the upload and makes its cover.
 
-use volo_http::server::route::Router;
+use std::{path::Path, process::Stdio, time::Duration};
+
+use bytes::Bytes;
+use fanone_errno::{Code, Error, from_rpc};
+use fanone_storage::{ImageType, sniff_image, sniff_video};
+use volo_gen::{user as urpc, video as rpc};
+use volo_http::{
+    server::route::{Router, get, post},
+    utils::Extension,
+};
+
+use crate::{
+    auth::{Caller, MaybeCaller},
+    compose,
+    envelope::{ApiError, ApiResult, ok, ok_empty},
+    extract::{Input, MAX_PAGE_SIZE},
+    state::State,
+    view::ListView,
+};
+
+/// Largest page of the feed (CONTRACT.md §4.2).
+pub const FEED_MAX_PAGE_SIZE: i64 = 30;
+/// Most uploaders a `username` fragment of a search resolves to.
+pub const SEARCH_MAX_UPLOADERS: i32 = 1000;
+/// Longest time `ffmpeg` may take to grab a cover frame.
+const FFMPEG_TIMEOUT: Duration = Duration::from_secs(15);
+/// Request times below this are Unix seconds, not milliseconds (CONTRACT.md §1.5).
+const MS_THRESHOLD: i64 = 1_000_000_000_000;
 
 pub fn router() -> Router {
     Router::new()
+        .route("/video/publish", post(publish))
+        .route("/video/list", get(list))
+        .route("/video/feed", get(feed))
+        .route("/video/popular", get(popular))
+        .route("/video/search", post(search))
+        .route("/video/visit", get(visit))
+}
+
+async fn publish(
+    Extension(st): Extension<State>,
+    Caller(uid): Caller,
+    mut input: Input,
+) -> ApiResult {
+    let upload = input.take_file("data")?;
+    let title = input.required("title")?;
+    if title.trim().is_empty() {
+        return Err(Error::param("title is required").into());
+    }
+    let Some(kind) = sniff_video(upload.object.head()) else {
+        return Err(Error::param("data must be an MP4, MOV, WebM or Matroska video").into());
+    };
+    let vid = st.ids.next_id();
+    let video_key = format!("videos/{uid}/{vid}.{}", kind.extension());
+    st.store
+        .commit(upload.object, &video_key)
+        .await
+        .map_err(Error::internal)?;
+    let cover_key = match make_cover(&st, &video_key, uid, vid).await {
+        Ok(key) => key,
+        Err(e) => {
+            forget(&st, &[&video_key]).await;
+            return Err(e);
+        }
+    };
+    let req = rpc::PublishRequest {
+        caller_id: uid,
+        title: title.to_owned().into(),
+        description: input
+            .opt("description")
+            .unwrap_or_default()
+            .to_owned()
+            .into(),
+        video_url: st.object_url(&video_key).into(),
+        cover_url: st.object_url(&cover_key).into(),
+        video_id: Some(vid),
+    };
+    if let Err(e) = from_rpc(st.video.publish(req).await) {
+        // refused by the service: nothing refers to the objects. (After a transport
+        // failure the video may exist, so its objects are kept.)
+        if e.code != Code::Internal {
+            forget(&st, &[&video_key, &cover_key]).await;
+        }
+        return Err(e.into());
+    }
+    Ok(ok_empty())
+}
+
+async fn list(
+    Extension(st): Extension<State>,
+    MaybeCaller(caller): MaybeCaller,
+    input: Input,
+) -> ApiResult {
+    let user_id = input
+        .opt_id("user_id")?
+        .ok_or_else(|| Error::param("user_id is required"))?;
+    let req = rpc::ListByUserRequest {
+        user_id,
+        page: input.page(MAX_PAGE_SIZE)?,
+    };
+    let r = from_rpc(st.video.list_by_user(req).await)?;
+    let items = compose::videos(&st, caller, r.videos).await?;
+    Ok(ok(ListView::paged(items, r.total)))
+}
+
+async fn feed(
+    Extension(st): Extension<State>,
+    MaybeCaller(caller): MaybeCaller,
+    input: Input,
+) -> ApiResult {
+    let req = rpc::FeedRequest {
+        latest_time: time_ms(&input, "latest_time", false)?,
+        page: input.page(FEED_MAX_PAGE_SIZE)?,
+    };
+    let videos = from_rpc(st.video.feed(req).await)?.videos;
+    let items = compose::videos(&st, caller, videos).await?;
+    Ok(ok(ListView::items(items)))
+}
+
+async fn popular(
+    Extension(st): Extension<State>,
+    MaybeCaller(caller): MaybeCaller,
+    input: Input,
+) -> ApiResult {
+    let req = rpc::PopularRequest {
+        page: input.page(MAX_PAGE_SIZE)?,
+    };
+    let r = from_rpc(st.video.popular(req).await)?;
+    let items = compose::videos(&st, caller, r.videos).await?;
+    Ok(ok(ListView::paged(items, r.total)))
+}
+
+async fn search(
+    Extension(st): Extension<State>,
+    MaybeCaller(caller): MaybeCaller,
+    input: Input,
+) -> ApiResult {
+    // official `keywords`; `keyword` as used by the clone and several clients
+    let keywords = input
+        .opt("keywords")
+        .filter(|k| !k.trim().is_empty())
+        .or_else(|| input.opt("keyword"))
+        .unwrap_or_default();
+    let page = input.page(MAX_PAGE_SIZE)?;
+    let from_date = time_ms(&input, "from_date", false)?;
+    let to_date = time_ms(&input, "to_date", true)?;
+    let user_ids = match input.opt("username").map(str::trim) {
+        None | Some("") => None,
+        Some(fragment) => {
+            let req = urpc::SearchUserIdsRequest {
+                fragment: fragment.to_owned().into(),
+                limit: SEARCH_MAX_UPLOADERS,
+            };
+            Some(from_rpc(st.user.search_user_ids(req).await)?.user_ids)
+        }
+    };
+    let req = rpc::SearchRequest {
+        keywords: keywords.to_owned().into(),
+        from_date,
+        to_date,
+        user_ids,
+        page,
+    };
+    let r = from_rpc(st.video.search(req).await)?;
+    let items = compose::videos(&st, caller, r.videos).await?;
+    Ok(ok(ListView::paged(items, r.total)))
+}
+
+/// Extension (CONTRACT.md §4.2): count one visit of a video.
+async fn visit(Extension(st): Extension<State>, input: Input) -> ApiResult {
+    let video_id = input
+        .opt_id("video_id")?
+        .ok_or_else(|| Error::param("video_id is required"))?;
+    from_rpc(st.video.visit(rpc::VisitRequest { video_id }).await)?;
+    Ok(ok_empty())
+}
+
+/// A request time in Unix ms (CONTRACT.md §1.5), if given.
+fn time_ms(input: &Input, name: &str, end_of_second: bool) -> Result<Option<i64>, ApiError> {
+    match input.opt_i64(name)? {
+        None => Ok(None),
+        Some(t) if t < 0 => Err(Error::param(format!("{name} must not be negative")).into()),
+        Some(t) => Ok(Some(to_ms(t, end_of_second))),
+    }
+}
+
+/// Values below 10^12 are Unix seconds. `end_of_second`: a time in seconds covers
+/// its whole second (for an inclusive upper bound).
+fn to_ms(t: i64, end_of_second: bool) -> i64 {
+    if t >= MS_THRESHOLD {
+        t
+    } else {
+        t * 1000 + if end_of_second { 999 } else { 0 }
+    }
+}
+
+/// Store a cover for the video at `video_key`: its first frame when `ffmpeg` is
+/// available and understands the file, else a generated placeholder. Returns its key.
+async fn make_cover(st: &State, video_key: &str, uid: i64, vid: i64) -> Result<String, ApiError> {
+    let path = st.store.path_of(video_key).map_err(Error::internal)?;
+    let (key, bytes) = match first_frame(&path).await {
+        Some(jpeg) => (format!("covers/{uid}/{vid}.jpg"), jpeg),
+        None => {
+            let png = tokio::task::spawn_blocking(move || placeholder_cover(vid))
+                .await
+                .map_err(Error::internal)?
+                .map_err(Error::internal)?;
+            (format!("covers/{uid}/{vid}.png"), png)
+        }
+    };
+    st.store
+        .put(&key, Bytes::from(bytes))
+        .await
+        .map_err(Error::internal)?;
+    Ok(key)
+}
+
+/// The first frame as JPEG, via `ffmpeg` (if on PATH), within `FFMPEG_TIMEOUT`.
+async fn first_frame(path: &Path) -> Option<Vec<u8>> {
+    let mut cmd = tokio::process::Command::new("ffmpeg");
+    cmd.args([
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-ss",
+        "0",
+        "-i",
+    ])
+    .arg(path)
+    .args(["-frames:v", "1", "-f", "image2", "-c:v", "mjpeg", "pipe:1"])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .kill_on_drop(true);
+    let out = match tokio::time::timeout(FFMPEG_TIMEOUT, cmd.output()).await {
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "ffmpeg unavailable; placeholder cover");
+            return None;
+        }
+        Err(_) => {
+            tracing::warn!(path = %path.display(), "ffmpeg timed out; placeholder cover");
+            return None;
+        }
+    };
+    if out.status.success() && sniff_image(&out.stdout) == Some(ImageType::Jpeg) {
+        Some(out.stdout)
+    } else {
+        tracing::debug!(status = %out.status, "ffmpeg found no frame; placeholder cover");
+        None
+    }
+}
+
+/// A 320×180 PNG gradient whose hue depends on the video id.
+fn placeholder_cover(vid: i64) -> Result<Vec<u8>, image::ImageError> {
+    const W: u32 = 320;
+    const H: u32 = 180;
+    let seed = vid.unsigned_abs();
+    let base = [
+        (seed % 200) as u32 + 40,
+        ((seed / 200) % 200) as u32 + 40,
+        ((seed / 40_000) % 200) as u32 + 40,
+    ];
+    let img = image::RgbImage::from_fn(W, H, |x, y| {
+        let shade = 255 - (x + y) * 150 / (W + H);
+        image::Rgb(base.map(|c| (c * shade / 255) as u8))
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)?;
+    Ok(out.into_inner())
+}
+
+/// Delete objects nothing refers to (best effort).
+async fn forget(st: &State, keys: &[&str]) {
+    for key in keys {
+        if let Err(e) = st.store.delete(key).await {
+            tracing::warn!(error = %e, key, "could not delete an orphaned object");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholder_is_a_png() {
+        let png = placeholder_cover(1_234_567_890_123).unwrap();
+        assert_eq!(sniff_image(&png), Some(ImageType::Png));
+        assert_ne!(png, placeholder_cover(42).unwrap(), "hue follows the id");
+    }
+
+    #[test]
+    fn seconds_or_milliseconds() {
+        assert_eq!(to_ms(1_700_000_000_123, false), 1_700_000_000_123);
+        assert_eq!(to_ms(1_700_000_000_123, true), 1_700_000_000_123);
+        assert_eq!(to_ms(1_700_000_000, false), 1_700_000_000_000);
+        assert_eq!(to_ms(1_700_000_000, true), 1_700_000_000_999);
+        assert_eq!(to_ms(0, false), 0);
+    }
 }

@@ -15,7 +15,8 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait, Value,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait, Value,
 };
 use sea_orm_migration::prelude::*;
 
@@ -125,7 +126,17 @@ impl Counters {
     /// events were folded.
     pub async fn settle(&self) -> Result<u64, DbErr> {
         let backend = self.backend();
-        let txn = self.db.begin().await?;
+        // SQLite: take the write lock up front (waiting out the busy timeout). A
+        // deferred transaction that reads and then writes fails at once with
+        // "database is locked" whenever another writer is active.
+        let txn = self
+            .db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: (backend == DbBackend::Sqlite)
+                    .then_some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?;
         // MySQL: lock the events we fold so a concurrent settler (another instance)
         // waits and then sees them gone. SQLite has a single writer anyway.
         let lock = if backend == DbBackend::MySql {
@@ -226,8 +237,14 @@ impl Counters {
 }
 
 /// Migration creating `counters` and `counter_events`; add it to a service's migrator.
-#[derive(DeriveMigrationName)]
 pub struct CreateCounterTables;
+
+// named explicitly: the derive would name it after this file
+impl MigrationName for CreateCounterTables {
+    fn name(&self) -> &str {
+        "m0000_create_counter_tables"
+    }
+}
 
 #[derive(DeriveIden)]
 enum CountersT {

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use tokio::{fs, io::AsyncWriteExt};
 
 pub use range::{ByteRange, RangeError, parse_range};
-pub use sniff::{ImageType, sniff_image};
+pub use sniff::{ImageType, VideoType, sniff_image, sniff_video};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -106,6 +106,15 @@ impl LocalStore {
         let mut obj = self.begin(data.len() as u64).await?;
         obj.write(&data).await?;
         self.commit(obj, key).await
+    }
+
+    /// Remove a committed object; a missing one is not an error (e.g. to undo the
+    /// objects of an upload whose request then failed).
+    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        match fs::remove_file(self.path_of(key)?).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
     }
 
     /// The file of a committed object, if the key is valid and it exists.
@@ -198,6 +207,13 @@ mod tests {
             std::fs::read(dir.path().join("a/b/c.txt")).unwrap(),
             b"hello world"
         );
+        store.delete("a/b/c.txt").await.unwrap();
+        assert!(matches!(
+            store.open_object("a/b/c.txt").await,
+            Err(StorageError::NotFound)
+        ));
+        store.delete("a/b/c.txt").await.unwrap();
+        assert!(store.delete("../x").await.is_err());
     }
 
     #[tokio::test]

@@ -1,6 +1,14 @@
-//! FanOne chat service (placeholder until built).
+//! FanOne chat service: stores private messages, answers history, and hands out
+//! unread (offline) messages exactly once. The WebSocket hub lives in the gateway.
+//!
+//! Same shape as every service: `handler` (Thrift in/out) → `service` (rules) →
+//! `store` (repository trait + sea-orm implementation + migrations).
 
 pub mod handler;
+pub mod service;
+pub mod store;
+
+use std::sync::Arc;
 
 use fanone_config::Tuning;
 use sea_orm::DbErr;
@@ -8,17 +16,32 @@ use tokio::net::TcpListener;
 use volo::net::incoming::DefaultIncoming;
 
 pub use handler::Handler;
+pub use service::ChatService;
+pub use store::{Migrator, SeaChatStore};
 
-pub async fn open(_database_url: &str, _node_id: u16, _tuning: &Tuning) -> Result<Handler, DbErr> {
-    Ok(Handler)
+/// Connect to the service's own database, migrate it, and build the handler.
+pub async fn open(
+    database_url: &str,
+    node_id: u16,
+    _tuning: &Tuning,
+) -> Result<Handler<SeaChatStore>, DbErr> {
+    let db = fanone_db::connect_and_migrate::<Migrator>(database_url).await?;
+    let svc = ChatService::new(SeaChatStore::new(db), node_id);
+    Ok(Handler::new(Arc::new(svc)))
 }
 
 /// Apply the service's migrations.
-pub async fn migrate(_database_url: &str) -> Result<(), DbErr> {
-    Ok(())
+pub async fn migrate(database_url: &str) -> Result<(), DbErr> {
+    fanone_db::connect_and_migrate::<Migrator>(database_url)
+        .await
+        .map(drop)
 }
 
-pub async fn serve(handler: Handler, listener: TcpListener) -> Result<(), motore::BoxError> {
+/// Serve Thrift on an already bound listener until a shutdown signal.
+pub async fn serve(
+    handler: Handler<SeaChatStore>,
+    listener: TcpListener,
+) -> Result<(), motore::BoxError> {
     tracing::info!(addr = ?listener.local_addr().ok(), "chat service listening");
     volo_gen::chat::ChatServiceServer::new(handler)
         .run(DefaultIncoming::from(listener))

@@ -1,65 +1,169 @@
 //! The generated Thrift trait: convert the request, call the domain, convert back.
 
+use std::sync::Arc;
+
 use fanone_errno::{Error, to_rpc};
-use volo_gen::interaction as rpc;
+use volo_gen::{base, interaction as rpc};
 use volo_thrift::{MaybeException, ServerError};
 
-pub struct Handler;
+use crate::{
+    Settler,
+    service::{Comment, InteractionService, LikeAction, VideoStats},
+    store::{InteractionStore, Target},
+};
+
+pub struct Handler<S> {
+    svc: Arc<InteractionService<S>>,
+    /// The background counter settler; stops when the handler (the server) goes.
+    _settler: Option<Settler>,
+}
+
+impl<S> Handler<S> {
+    pub fn new(svc: Arc<InteractionService<S>>) -> Self {
+        Self {
+            svc,
+            _settler: None,
+        }
+    }
+
+    pub(crate) fn with_settler(svc: Arc<InteractionService<S>>, settler: Option<Settler>) -> Self {
+        Self {
+            svc,
+            _settler: settler,
+        }
+    }
+
+    /// The domain service behind the handler (tests settle counters through it).
+    pub fn service(&self) -> &Arc<InteractionService<S>> {
+        &self.svc
+    }
+}
+
+fn to_comment(c: Comment) -> base::Comment {
+    base::Comment {
+        id: c.record.id,
+        user_id: c.record.user_id,
+        video_id: c.record.video_id,
+        parent_id: c.record.parent_id,
+        like_count: c.like_count,
+        child_count: c.child_count,
+        content: c.record.content.into(),
+        created_at: c.record.created_at,
+        updated_at: c.record.updated_at,
+        deleted_at: c.record.deleted_at,
+    }
+}
+
+fn to_stats(s: VideoStats) -> base::VideoStats {
+    base::VideoStats {
+        video_id: s.video_id,
+        like_count: s.like_count,
+        comment_count: s.comment_count,
+        is_liked: s.is_liked,
+    }
+}
+
+fn target(kind: rpc::TargetKind, id: i64) -> Result<Target, Error> {
+    match kind {
+        rpc::TargetKind::VIDEO => Ok(Target::Video(id)),
+        rpc::TargetKind::COMMENT => Ok(Target::Comment(id)),
+        _ => Err(Error::param("kind must be VIDEO (1) or COMMENT (2)")),
+    }
+}
+
+fn action(a: rpc::LikeActionType) -> Result<LikeAction, Error> {
+    match a {
+        rpc::LikeActionType::LIKE => Ok(LikeAction::Like),
+        rpc::LikeActionType::CANCEL => Ok(LikeAction::Cancel),
+        _ => Err(Error::param("action must be LIKE (1) or CANCEL (2)")),
+    }
+}
 
 type Answer<T, E> = Result<MaybeException<T, E>, ServerError>;
 
-impl rpc::InteractionService for Handler {
+impl<S: InteractionStore> rpc::InteractionService for Handler<S> {
     async fn like_action(
         &self,
-        _req: rpc::LikeActionRequest,
+        req: rpc::LikeActionRequest,
     ) -> Answer<rpc::LikeActionResponse, rpc::InteractionServiceLikeActionException> {
-        to_rpc(Err(Error::internal(
-            "interaction.LikeAction is not built yet",
-        )))
+        let (t, a) = match (target(req.kind, req.target_id), action(req.action)) {
+            (Ok(t), Ok(a)) => (t, a),
+            (Err(e), _) | (_, Err(e)) => return to_rpc(Err(e)),
+        };
+        let r = self.svc.like(req.caller_id, t, a).await;
+        to_rpc(r.map(|()| rpc::LikeActionResponse {}).map_err(Into::into))
     }
 
     async fn like_list(
         &self,
-        _req: rpc::LikeListRequest,
+        req: rpc::LikeListRequest,
     ) -> Answer<rpc::LikeListResponse, rpc::InteractionServiceLikeListException> {
-        to_rpc(Err(Error::internal(
-            "interaction.LikeList is not built yet",
-        )))
+        let r = self
+            .svc
+            .like_list(req.user_id, req.page.page_num, req.page.page_size)
+            .await;
+        to_rpc(
+            r.map(|(video_ids, total)| rpc::LikeListResponse { video_ids, total })
+                .map_err(Into::into),
+        )
     }
 
     async fn comment_publish(
         &self,
-        _req: rpc::CommentPublishRequest,
+        req: rpc::CommentPublishRequest,
     ) -> Answer<rpc::CommentPublishResponse, rpc::InteractionServiceCommentPublishException> {
-        to_rpc(Err(Error::internal(
-            "interaction.CommentPublish is not built yet",
-        )))
+        let r = self
+            .svc
+            .publish(req.caller_id, req.video_id, req.parent_id, &req.content)
+            .await;
+        to_rpc(
+            r.map(|c| rpc::CommentPublishResponse {
+                comment: to_comment(c),
+            })
+            .map_err(Into::into),
+        )
     }
 
     async fn comment_list(
         &self,
-        _req: rpc::CommentListRequest,
+        req: rpc::CommentListRequest,
     ) -> Answer<rpc::CommentListResponse, rpc::InteractionServiceCommentListException> {
-        to_rpc(Err(Error::internal(
-            "interaction.CommentList is not built yet",
-        )))
+        let r = self
+            .svc
+            .list(
+                req.video_id,
+                req.parent_id,
+                req.page.page_num,
+                req.page.page_size,
+            )
+            .await;
+        to_rpc(
+            r.map(|(comments, total)| rpc::CommentListResponse {
+                comments: comments.into_iter().map(to_comment).collect(),
+                total,
+            })
+            .map_err(Into::into),
+        )
     }
 
     async fn comment_delete(
         &self,
-        _req: rpc::CommentDeleteRequest,
+        req: rpc::CommentDeleteRequest,
     ) -> Answer<rpc::CommentDeleteResponse, rpc::InteractionServiceCommentDeleteException> {
-        to_rpc(Err(Error::internal(
-            "interaction.CommentDelete is not built yet",
-        )))
+        let r = self.svc.delete(req.caller_id, req.comment_id).await;
+        to_rpc(r.map(|_| rpc::CommentDeleteResponse {}).map_err(Into::into))
     }
 
     async fn m_get_video_stats(
         &self,
-        _req: rpc::MGetVideoStatsRequest,
+        req: rpc::MGetVideoStatsRequest,
     ) -> Answer<rpc::MGetVideoStatsResponse, rpc::InteractionServiceMGetVideoStatsException> {
-        to_rpc(Err(Error::internal(
-            "interaction.MGetVideoStats is not built yet",
-        )))
+        let r = self.svc.video_stats(req.caller_id, &req.video_ids).await;
+        to_rpc(
+            r.map(|stats| rpc::MGetVideoStatsResponse {
+                stats: stats.into_iter().map(to_stats).collect(),
+            })
+            .map_err(Into::into),
+        )
     }
 }

@@ -1,24 +1,54 @@
-//! FanOne social service (placeholder until built).
+//! FanOne social service: follows, followers and friends (mutual follows).
+//!
+//! Same shape as every service: `handler` (Thrift in/out) → `service` (rules) →
+//! `store` (repository trait + sea-orm implementation + migrations). Follow and
+//! follower counts are hot counters (`fanone_counter`), appended in the transaction
+//! of the follow row and settled in the background.
 
 pub mod handler;
+pub mod service;
+pub mod store;
+
+use std::{sync::Arc, time::Duration};
 
 use fanone_config::Tuning;
+use fanone_counter::Counters;
 use sea_orm::DbErr;
 use tokio::net::TcpListener;
 use volo::net::incoming::DefaultIncoming;
 
 pub use handler::Handler;
+pub use service::SocialService;
+pub use store::{Migrator, SeaSocialStore};
 
-pub async fn open(_database_url: &str, _node_id: u16, _tuning: &Tuning) -> Result<Handler, DbErr> {
-    Ok(Handler)
+/// Connect to the service's own database, migrate it, start the counter settler,
+/// and build the handler.
+pub async fn open(
+    database_url: &str,
+    _node_id: u16,
+    tuning: &Tuning,
+) -> Result<Handler<SeaSocialStore>, DbErr> {
+    let db = fanone_db::connect_and_migrate::<Migrator>(database_url).await?;
+    let counters = Arc::new(Counters::new(db.clone()));
+    counters
+        .clone()
+        .spawn_settler(Duration::from_millis(tuning.settle_interval_ms.max(10)));
+    let svc = SocialService::new(SeaSocialStore::new(db));
+    Ok(Handler::new(Arc::new(svc)))
 }
 
 /// Apply the service's migrations.
-pub async fn migrate(_database_url: &str) -> Result<(), DbErr> {
-    Ok(())
+pub async fn migrate(database_url: &str) -> Result<(), DbErr> {
+    fanone_db::connect_and_migrate::<Migrator>(database_url)
+        .await
+        .map(drop)
 }
 
-pub async fn serve(handler: Handler, listener: TcpListener) -> Result<(), motore::BoxError> {
+/// Serve Thrift on an already bound listener until a shutdown signal.
+pub async fn serve(
+    handler: Handler<SeaSocialStore>,
+    listener: TcpListener,
+) -> Result<(), motore::BoxError> {
     tracing::info!(addr = ?listener.local_addr().ok(), "social service listening");
     volo_gen::social::SocialServiceServer::new(handler)
         .run(DefaultIncoming::from(listener))

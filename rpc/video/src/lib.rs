@@ -1,6 +1,16 @@
-//! FanOne video service (placeholder until built).
+//! FanOne video service: publishing, feed, search, visit counts and the popular
+//! ranking.
+//!
+//! Layout shared by every service: `handler` (Thrift in/out) → `service` (rules) →
+//! `store` (repository trait + sea-orm implementation + migrations). Visit counts
+//! are `fanone_counter` hot counters in the service's own database; the popular
+//! ranking is an in-memory cache rebuilt by a background task.
 
 pub mod handler;
+pub mod service;
+pub mod store;
+
+use std::{sync::Arc, time::Duration};
 
 use fanone_config::Tuning;
 use sea_orm::DbErr;
@@ -8,17 +18,46 @@ use tokio::net::TcpListener;
 use volo::net::incoming::DefaultIncoming;
 
 pub use handler::Handler;
+pub use service::VideoService;
+pub use store::{Migrator, SeaVideoStore, StoreError};
 
-pub async fn open(_database_url: &str, _node_id: u16, _tuning: &Tuning) -> Result<Handler, DbErr> {
-    Ok(Handler)
+/// Connect to the service's own database, migrate it, start the background jobs
+/// (counter settling, popular ranking) and build the handler.
+pub async fn open(
+    database_url: &str,
+    node_id: u16,
+    tuning: &Tuning,
+) -> Result<Handler<SeaVideoStore>, DbErr> {
+    let db = fanone_db::connect_and_migrate::<Migrator>(database_url).await?;
+    let store = SeaVideoStore::new(db);
+    store
+        .counters()
+        .spawn_settler(Duration::from_millis(tuning.settle_interval_ms.max(1)));
+    let svc = Arc::new(VideoService::new(store, node_id, tuning.popular_size));
+    // the first ranking is built before serving, so popular is never empty by accident
+    svc.refresh_popular().await.map_err(|e| match e {
+        service::VideoError::Store(StoreError::Db(e)) => e,
+        other => DbErr::Custom(other.to_string()),
+    })?;
+    VideoService::spawn_popular_refresher(
+        Arc::downgrade(&svc),
+        Duration::from_millis(tuning.popular_refresh_ms),
+    );
+    Ok(Handler::new(svc))
 }
 
 /// Apply the service's migrations.
-pub async fn migrate(_database_url: &str) -> Result<(), DbErr> {
-    Ok(())
+pub async fn migrate(database_url: &str) -> Result<(), DbErr> {
+    fanone_db::connect_and_migrate::<Migrator>(database_url)
+        .await
+        .map(drop)
 }
 
-pub async fn serve(handler: Handler, listener: TcpListener) -> Result<(), motore::BoxError> {
+/// Serve Thrift on an already bound listener until a shutdown signal.
+pub async fn serve(
+    handler: Handler<SeaVideoStore>,
+    listener: TcpListener,
+) -> Result<(), motore::BoxError> {
     tracing::info!(addr = ?listener.local_addr().ok(), "video service listening");
     volo_gen::video::VideoServiceServer::new(handler)
         .run(DefaultIncoming::from(listener))

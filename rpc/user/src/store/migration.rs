@@ -11,8 +11,14 @@ impl MigratorTrait for Migrator {
     }
 }
 
-#[derive(DeriveMigrationName)]
 struct CreateUsers;
+
+// named explicitly: the derive would name it after this file
+impl MigrationName for CreateUsers {
+    fn name(&self) -> &str {
+        "m0001_create_users"
+    }
+}
 
 #[derive(DeriveIden)]
 enum Users {

@@ -1,0 +1,408 @@
+//! The rules of the video domain, over the `VideoStore` trait.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, RwLock, Weak},
+    time::Duration,
+};
+
+use fanone_errno::{Code, Error};
+use fanone_id::{Snowflake, now_ms};
+
+use crate::store::{SearchFilter, StoreError, VideoRecord, VideoStore, Window};
+
+pub const TITLE_MAX_CHARS: usize = 100;
+pub const DESCRIPTION_MAX_CHARS: usize = 1000;
+pub const URL_MAX_BYTES: usize = 1024;
+/// Largest batch accepted by `MGetVideos`.
+pub const MGET_MAX: usize = 500;
+/// Largest page of any list (the gateway applies its own, smaller caps).
+pub const PAGE_MAX: i64 = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VideoError {
+    #[error("{0}")]
+    InvalidInput(&'static str),
+    #[error("video not found")]
+    NotFound,
+    #[error("video id already used")]
+    IdTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The one mapping of video errors to contract codes.
+impl From<VideoError> for Error {
+    fn from(e: VideoError) -> Self {
+        match e {
+            VideoError::InvalidInput(msg) => Error::param(msg),
+            VideoError::NotFound => Error::not_found("video"),
+            VideoError::IdTaken => Error::new(Code::Duplicate, e.to_string()),
+            VideoError::Store(_) => Error::internal(e),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, VideoError>;
+
+/// A video with its exact visit count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoItem {
+    pub video: VideoRecord,
+    pub visit_count: i64,
+}
+
+/// What `publish` needs; the urls point at objects the gateway already stored.
+#[derive(Debug, Clone, Copy)]
+pub struct NewVideo<'a> {
+    pub caller_id: i64,
+    pub title: &'a str,
+    pub description: &'a str,
+    pub video_url: &'a str,
+    pub cover_url: &'a str,
+    /// Chosen by the gateway (so object keys can carry it); generated when absent.
+    pub video_id: Option<i64>,
+}
+
+pub struct VideoService<S> {
+    store: S,
+    ids: Snowflake,
+    /// The popular ranking (video ids, best first), rebuilt by a background task.
+    popular: RwLock<Arc<Vec<i64>>>,
+    popular_size: u64,
+}
+
+impl<S: VideoStore> VideoService<S> {
+    pub fn new(store: S, node_id: u16, popular_size: u64) -> Self {
+        Self {
+            store,
+            ids: Snowflake::new(node_id),
+            popular: RwLock::new(Arc::new(Vec::new())),
+            popular_size,
+        }
+    }
+
+    pub async fn publish(&self, new: NewVideo<'_>) -> Result<VideoItem> {
+        if new.caller_id <= 0 {
+            return Err(VideoError::InvalidInput("a publisher is required"));
+        }
+        let title = validate_title(new.title)?;
+        let description = validate_description(new.description)?;
+        validate_url(new.video_url, "video_url must be 1..=1024 bytes")?;
+        validate_url(new.cover_url, "cover_url must be 1..=1024 bytes")?;
+        let id = match new.video_id {
+            Some(id) if id <= 0 => {
+                return Err(VideoError::InvalidInput("video_id must be positive"));
+            }
+            Some(id) => id,
+            None => self.ids.next_id(),
+        };
+        let now = now_ms();
+        let video = VideoRecord {
+            id,
+            user_id: new.caller_id,
+            title: title.to_owned(),
+            description: description.to_owned(),
+            video_url: new.video_url.to_owned(),
+            cover_url: new.cover_url.to_owned(),
+            created_at: now,
+            updated_at: now,
+        };
+        match self.store.insert(&video).await {
+            Ok(()) => {
+                tracing::info!(video_id = id, user_id = new.caller_id, "video published");
+                Ok(VideoItem {
+                    video,
+                    visit_count: 0,
+                })
+            }
+            Err(StoreError::Duplicate) => Err(VideoError::IdTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A user's videos, newest first, and how many there are.
+    pub async fn list_by_user(
+        &self,
+        user_id: i64,
+        page_num: i64,
+        page_size: i64,
+    ) -> Result<(Vec<VideoItem>, i64)> {
+        let w = window(page_num, page_size)?;
+        let (videos, total) = self.store.list_by_user(user_id, w).await?;
+        Ok((self.with_counts(videos).await?, to_i64(total)))
+    }
+
+    /// Videos created strictly after `latest_time` (all when `None`), newest first.
+    pub async fn feed(
+        &self,
+        latest_time: Option<i64>,
+        page_num: i64,
+        page_size: i64,
+    ) -> Result<Vec<VideoItem>> {
+        let w = window(page_num, page_size)?;
+        let videos = self.store.feed(latest_time, w).await?;
+        self.with_counts(videos).await
+    }
+
+    /// Every given condition ANDed; newest first, with the number of matches.
+    pub async fn search(
+        &self,
+        mut filter: SearchFilter,
+        page_num: i64,
+        page_size: i64,
+    ) -> Result<(Vec<VideoItem>, i64)> {
+        let w = window(page_num, page_size)?;
+        filter.keywords = filter
+            .keywords
+            .map(|k| k.trim().to_owned())
+            .filter(|k| !k.is_empty());
+        if let Some(ids) = &mut filter.user_ids {
+            if ids.len() > 10_000 {
+                return Err(VideoError::InvalidInput("too many uploader ids"));
+            }
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        if let (Some(from), Some(to)) = (filter.from, filter.to)
+            && from > to
+        {
+            return Ok((Vec::new(), 0));
+        }
+        let (videos, total) = self.store.search(&filter, w).await?;
+        Ok((self.with_counts(videos).await?, to_i64(total)))
+    }
+
+    /// Videos for `ids`, in the order asked, skipping unknown ids and repeats.
+    pub async fn mget(&self, ids: &[i64]) -> Result<Vec<VideoItem>> {
+        if ids.len() > MGET_MAX {
+            return Err(VideoError::InvalidInput("too many ids in one batch"));
+        }
+        self.in_order(ids).await
+    }
+
+    /// Count one visit; the new count.
+    pub async fn visit(&self, id: i64) -> Result<i64> {
+        if !self.store.add_visit(id).await? {
+            return Err(VideoError::NotFound);
+        }
+        let counts = self.store.visit_counts(&[id]).await?;
+        Ok(counts.get(&id).copied().unwrap_or(0))
+    }
+
+    /// A page of the cached popular ranking, with fresh rows and counts.
+    pub async fn popular(&self, page_num: i64, page_size: i64) -> Result<(Vec<VideoItem>, i64)> {
+        let w = window(page_num, page_size)?;
+        let ranking = self.ranking();
+        let total = ranking.len();
+        let start = usize::try_from(w.offset).unwrap_or(usize::MAX).min(total);
+        let end = start
+            .saturating_add(usize::try_from(w.limit).unwrap_or(usize::MAX))
+            .min(total);
+        let items = self.in_order(&ranking[start..end]).await?;
+        Ok((items, to_i64(total as u64)))
+    }
+
+    /// The current popular ranking (video ids, best first).
+    pub fn ranking(&self) -> Arc<Vec<i64>> {
+        self.popular
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Rebuild the popular ranking: the most visited videos (settled counts) and the
+    /// newest ones are the candidates; they are ranked by exact visit count, ties
+    /// newest first, and the best `popular_size` kept. Videos with no visits are
+    /// included, so the ranking covers every video while there are fewer than
+    /// `popular_size`. Returns the ranking's length.
+    pub async fn refresh_popular(&self) -> Result<usize> {
+        let n = self.popular_size;
+        let top = self.store.top_visited(n).await?;
+        let newest = self.store.newest(n).await?;
+        let mut created: HashMap<i64, i64> = newest.into_iter().collect();
+        let missing: Vec<i64> = top
+            .iter()
+            .map(|&(id, _)| id)
+            .filter(|id| !created.contains_key(id))
+            .collect();
+        // settled counters may name videos that are gone: keep live ones only
+        created.extend(self.store.created_at_of(&missing).await?);
+        let ids: Vec<i64> = created.keys().copied().collect();
+        let counts = self.store.visit_counts(&ids).await?;
+        let mut ranked: Vec<(i64, i64, i64)> = created
+            .into_iter()
+            .map(|(id, at)| (counts.get(&id).copied().unwrap_or(0), at, id))
+            .collect();
+        ranked.sort_unstable_by(|a, b| b.cmp(a));
+        ranked.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+        let ranking: Vec<i64> = ranked.into_iter().map(|(_, _, id)| id).collect();
+        let len = ranking.len();
+        *self.popular.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ranking);
+        Ok(len)
+    }
+
+    /// Rebuild the popular ranking every `every` until the service is dropped.
+    pub fn spawn_popular_refresher(
+        svc: Weak<Self>,
+        every: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let every = every.max(Duration::from_millis(1));
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(svc) = svc.upgrade() else {
+                    return;
+                };
+                if let Err(e) = svc.refresh_popular().await {
+                    tracing::warn!(error = %e, "rebuilding the popular ranking failed; will retry");
+                }
+            }
+        })
+    }
+
+    /// Rows for `ids` in that order (unknown ids and repeats skipped), with counts.
+    async fn in_order(&self, ids: &[i64]) -> Result<Vec<VideoItem>> {
+        let mut unique = ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let found: HashMap<i64, VideoRecord> = self
+            .store
+            .by_ids(&unique)
+            .await?
+            .into_iter()
+            .map(|v| (v.id, v))
+            .collect();
+        let mut seen = HashSet::with_capacity(ids.len());
+        let ordered: Vec<VideoRecord> = ids
+            .iter()
+            .filter(|id| seen.insert(**id))
+            .filter_map(|id| found.get(id).cloned())
+            .collect();
+        self.with_counts(ordered).await
+    }
+
+    /// Attach exact visit counts: one counter read for the whole batch.
+    async fn with_counts(&self, videos: Vec<VideoRecord>) -> Result<Vec<VideoItem>> {
+        let ids: Vec<i64> = videos.iter().map(|v| v.id).collect();
+        let counts = self.store.visit_counts(&ids).await?;
+        Ok(videos
+            .into_iter()
+            .map(|video| VideoItem {
+                visit_count: counts.get(&video.id).copied().unwrap_or(0),
+                video,
+            })
+            .collect())
+    }
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A page (0-based `page_num`, `page_size` capped at `PAGE_MAX`) as a row window.
+fn window(page_num: i64, page_size: i64) -> Result<Window> {
+    if page_num < 0 {
+        return Err(VideoError::InvalidInput("page_num must not be negative"));
+    }
+    if page_size <= 0 {
+        return Err(VideoError::InvalidInput("page_size must be positive"));
+    }
+    let limit = page_size.min(PAGE_MAX);
+    let offset = page_num
+        .checked_mul(limit)
+        .ok_or(VideoError::InvalidInput("page_num is too large"))?;
+    Ok(Window {
+        offset: offset as u64,
+        limit: limit as u64,
+    })
+}
+
+fn validate_title(title: &str) -> Result<&str> {
+    let title = title.trim();
+    if title.is_empty() {
+        return Err(VideoError::InvalidInput("title is required"));
+    }
+    if title.chars().count() > TITLE_MAX_CHARS {
+        return Err(VideoError::InvalidInput(
+            "title must be at most 100 characters",
+        ));
+    }
+    if title.chars().any(char::is_control) {
+        return Err(VideoError::InvalidInput(
+            "title must not contain control characters",
+        ));
+    }
+    Ok(title)
+}
+
+fn validate_description(description: &str) -> Result<&str> {
+    let description = description.trim();
+    if description.chars().count() > DESCRIPTION_MAX_CHARS {
+        return Err(VideoError::InvalidInput(
+            "description must be at most 1000 characters",
+        ));
+    }
+    if description
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(VideoError::InvalidInput(
+            "description must not contain control characters",
+        ));
+    }
+    Ok(description)
+}
+
+fn validate_url(url: &str, msg: &'static str) -> Result<()> {
+    if url.is_empty() || url.len() > URL_MAX_BYTES {
+        return Err(VideoError::InvalidInput(msg));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles() {
+        assert_eq!(validate_title("  Hello  ").unwrap(), "Hello");
+        assert!(validate_title(&"标".repeat(100)).is_ok());
+        for bad in ["", "   ", "\t\n", &"x".repeat(101), "two\nlines"] {
+            assert!(validate_title(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn descriptions() {
+        assert_eq!(validate_description("").unwrap(), "");
+        assert_eq!(validate_description(" a\nb ").unwrap(), "a\nb");
+        assert!(validate_description(&"d".repeat(1000)).is_ok());
+        assert!(validate_description(&"d".repeat(1001)).is_err());
+        assert!(validate_description("nul\0").is_err());
+    }
+
+    #[test]
+    fn windows() {
+        assert_eq!(
+            window(0, 10).unwrap(),
+            Window {
+                offset: 0,
+                limit: 10
+            }
+        );
+        assert_eq!(
+            window(3, 1000).unwrap(),
+            Window {
+                offset: 300,
+                limit: 100
+            }
+        );
+        assert!(window(-1, 10).is_err());
+        assert!(window(0, 0).is_err());
+        assert!(window(i64::MAX, 100).is_err());
+    }
+}

@@ -1,0 +1,239 @@
+//! `VideoStore` over sea-orm: one implementation for SQLite and MySQL protocol.
+//! Visit counts are `fanone_counter` counters in the same database.
+
+use std::{collections::HashMap, sync::Arc};
+
+use fanone_counter::Counters;
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select,
+    sea_query::{Expr, ExprTrait, Func, LikeExpr},
+};
+
+use super::{SearchFilter, StoreError, StoreResult, VideoRecord, VideoStore, Window, entity};
+
+/// Counter kind of visits (kinds are numbered per service).
+pub const VISIT: i16 = 1;
+
+/// Most ids in one `IN (...)` list.
+const CHUNK: usize = 500;
+
+#[derive(Clone)]
+pub struct SeaVideoStore {
+    db: DatabaseConnection,
+    counters: Arc<Counters>,
+}
+
+impl SeaVideoStore {
+    pub fn new(db: DatabaseConnection) -> Self {
+        let counters = Arc::new(Counters::new(db.clone()));
+        Self { db, counters }
+    }
+
+    /// The visit counters, e.g. to start their settler.
+    pub fn counters(&self) -> Arc<Counters> {
+        self.counters.clone()
+    }
+
+    /// `SELECT COUNT(*)` of a query's rows, flat (no derived table), so a covering
+    /// index answers it alone.
+    async fn count(&self, q: Select<entity::Entity>) -> StoreResult<u64> {
+        let n: Option<i64> = q
+            .select_only()
+            .column_as(Expr::cust("COUNT(*)"), "n")
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(n.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+    }
+}
+
+fn to_record(m: entity::Model) -> VideoRecord {
+    VideoRecord {
+        id: m.id,
+        user_id: m.user_id,
+        title: m.title,
+        description: m.description,
+        video_url: m.video_url,
+        cover_url: m.cover_url,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    }
+}
+
+fn map_insert_err(e: DbErr) -> StoreError {
+    if fanone_db::is_unique_violation(&e) {
+        StoreError::Duplicate
+    } else {
+        StoreError::Db(e)
+    }
+}
+
+/// Live videos only.
+fn live() -> Select<entity::Entity> {
+    entity::Entity::find().filter(entity::Column::DeletedAt.is_null())
+}
+
+/// Newest first; the id breaks ties within one millisecond, so paging is stable.
+fn newest_first(q: Select<entity::Entity>) -> Select<entity::Entity> {
+    q.order_by_desc(entity::Column::CreatedAt)
+        .order_by_desc(entity::Column::Id)
+}
+
+fn contains_ci(col: entity::Column, pattern: &str) -> Expr {
+    Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.to_owned()).escape('\\'))
+}
+
+fn search_condition(f: &SearchFilter) -> Condition {
+    let mut cond = Condition::all().add(entity::Column::DeletedAt.is_null());
+    if let Some(k) = f.keywords.as_deref().filter(|k| !k.is_empty()) {
+        let pattern = fanone_db::like_contains(&k.to_lowercase());
+        cond = cond.add(
+            Condition::any()
+                .add(contains_ci(entity::Column::Title, &pattern))
+                .add(contains_ci(entity::Column::Description, &pattern)),
+        );
+    }
+    if let Some(from) = f.from {
+        cond = cond.add(entity::Column::CreatedAt.gte(from));
+    }
+    if let Some(to) = f.to {
+        cond = cond.add(entity::Column::CreatedAt.lte(to));
+    }
+    if let Some(ids) = &f.user_ids {
+        cond = cond.add(entity::Column::UserId.is_in(ids.iter().copied()));
+    }
+    cond
+}
+
+impl VideoStore for SeaVideoStore {
+    async fn insert(&self, v: &VideoRecord) -> StoreResult<()> {
+        let am = entity::ActiveModel {
+            id: Set(v.id),
+            user_id: Set(v.user_id),
+            title: Set(v.title.clone()),
+            description: Set(v.description.clone()),
+            video_url: Set(v.video_url.clone()),
+            cover_url: Set(v.cover_url.clone()),
+            created_at: Set(v.created_at),
+            updated_at: Set(v.updated_at),
+            deleted_at: Set(None),
+        };
+        entity::Entity::insert(am)
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(map_insert_err)?;
+        Ok(())
+    }
+
+    async fn by_ids(&self, ids: &[i64]) -> StoreResult<Vec<VideoRecord>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let rows = live()
+                .filter(entity::Column::Id.is_in(chunk.iter().copied()))
+                .all(&self.db)
+                .await?;
+            out.extend(rows.into_iter().map(to_record));
+        }
+        Ok(out)
+    }
+
+    async fn list_by_user(&self, user_id: i64, w: Window) -> StoreResult<(Vec<VideoRecord>, u64)> {
+        let q = live().filter(entity::Column::UserId.eq(user_id));
+        let total = self.count(q.clone()).await?;
+        if w.offset >= total {
+            return Ok((Vec::new(), total));
+        }
+        let rows = newest_first(q)
+            .offset(w.offset)
+            .limit(w.limit)
+            .all(&self.db)
+            .await?;
+        Ok((rows.into_iter().map(to_record).collect(), total))
+    }
+
+    async fn feed(&self, after: Option<i64>, w: Window) -> StoreResult<Vec<VideoRecord>> {
+        let mut q = live();
+        if let Some(t) = after {
+            q = q.filter(entity::Column::CreatedAt.gt(t));
+        }
+        let rows = newest_first(q)
+            .offset(w.offset)
+            .limit(w.limit)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(to_record).collect())
+    }
+
+    async fn search(&self, f: &SearchFilter, w: Window) -> StoreResult<(Vec<VideoRecord>, u64)> {
+        if f.user_ids.as_ref().is_some_and(Vec::is_empty) {
+            // no uploader can match: skip the `IN ()` that some backends reject
+            return Ok((Vec::new(), 0));
+        }
+        let q = entity::Entity::find().filter(search_condition(f));
+        let total = self.count(q.clone()).await?;
+        if w.offset >= total {
+            return Ok((Vec::new(), total));
+        }
+        let rows = newest_first(q)
+            .offset(w.offset)
+            .limit(w.limit)
+            .all(&self.db)
+            .await?;
+        Ok((rows.into_iter().map(to_record).collect(), total))
+    }
+
+    async fn newest(&self, limit: u64) -> StoreResult<Vec<(i64, i64)>> {
+        Ok(newest_first(live())
+            .select_only()
+            .column(entity::Column::Id)
+            .column(entity::Column::CreatedAt)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
+    async fn created_at_of(&self, ids: &[i64]) -> StoreResult<Vec<(i64, i64)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let rows: Vec<(i64, i64)> = live()
+                .select_only()
+                .column(entity::Column::Id)
+                .column(entity::Column::CreatedAt)
+                .filter(entity::Column::Id.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    async fn add_visit(&self, id: i64) -> StoreResult<bool> {
+        let exists = live()
+            .select_only()
+            .column(entity::Column::Id)
+            .filter(entity::Column::Id.eq(id))
+            .into_tuple::<i64>()
+            .one(&self.db)
+            .await?
+            .is_some();
+        if exists {
+            fanone_counter::add(&self.db, VISIT, id, 1).await?;
+        }
+        Ok(exists)
+    }
+
+    async fn visit_counts(&self, ids: &[i64]) -> StoreResult<HashMap<i64, i64>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Ok(self.counters.get_many(VISIT, ids).await?)
+    }
+
+    async fn top_visited(&self, limit: u64) -> StoreResult<Vec<(i64, i64)>> {
+        Ok(self.counters.top(VISIT, limit).await?)
+    }
+}

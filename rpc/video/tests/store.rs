@@ -1,0 +1,266 @@
+//! The same repository tests against SQLite and MariaDB (when configured).
+
+use fanone_video::Migrator;
+use fanone_video::store::{
+    SeaVideoStore, SearchFilter, StoreError, VideoRecord, VideoStore, Window,
+};
+
+const T0: i64 = 1_700_000_000_000;
+
+fn record(id: i64, user_id: i64, at: i64, title: &str, description: &str) -> VideoRecord {
+    VideoRecord {
+        id,
+        user_id,
+        title: title.to_owned(),
+        description: description.to_owned(),
+        video_url: format!("http://x/static/videos/{user_id}/{id}.mp4"),
+        cover_url: format!("http://x/static/covers/{user_id}/{id}.png"),
+        created_at: T0 + at,
+        updated_at: T0 + at,
+    }
+}
+
+fn all() -> Window {
+    Window {
+        offset: 0,
+        limit: 100,
+    }
+}
+
+fn ids(videos: &[VideoRecord]) -> Vec<i64> {
+    videos.iter().map(|v| v.id).collect()
+}
+
+async fn search(store: &SeaVideoStore, f: SearchFilter) -> (Vec<i64>, u64) {
+    let (videos, total) = store.search(&f, all()).await.unwrap();
+    (ids(&videos), total)
+}
+
+async fn exercise(store: SeaVideoStore) {
+    // user 1: ids 1..=3, user 2: ids 4..=6; ids 7 and 8 share a millisecond
+    store
+        .insert(&record(1, 1, 10, "Cats in the snow", ""))
+        .await
+        .unwrap();
+    store
+        .insert(&record(2, 1, 20, "Dogs", "a dog meets a CAT"))
+        .await
+        .unwrap();
+    store
+        .insert(&record(
+            3,
+            1,
+            30,
+            "100% real_stuff",
+            "percent and underscore",
+        ))
+        .await
+        .unwrap();
+    store
+        .insert(&record(4, 2, 40, "robert'); DROP TABLE videos;--", "bobby"))
+        .await
+        .unwrap();
+    store
+        .insert(&record(5, 2, 50, "猫の動画", "中文描述"))
+        .await
+        .unwrap();
+    store
+        .insert(&record(6, 2, 60, "birds", "no felines"))
+        .await
+        .unwrap();
+    store
+        .insert(&record(7, 3, 70, "same ms a", ""))
+        .await
+        .unwrap();
+    store
+        .insert(&record(8, 3, 70, "same ms b", ""))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.insert(&record(1, 9, 99, "dup", "")).await,
+        Err(StoreError::Duplicate)
+    ));
+
+    // batch read, metacharacters kept as data
+    let mut got = ids(&store.by_ids(&[4, 1, 404]).await.unwrap());
+    got.sort();
+    assert_eq!(got, vec![1, 4]);
+    assert_eq!(
+        store.by_ids(&[4]).await.unwrap()[0],
+        record(4, 2, 40, "robert'); DROP TABLE videos;--", "bobby")
+    );
+    assert!(store.by_ids(&[]).await.unwrap().is_empty());
+
+    // list by user: newest first, total, paging edges
+    let (v, total) = store.list_by_user(1, all()).await.unwrap();
+    assert_eq!((ids(&v), total), (vec![3, 2, 1], 3));
+    let (v, total) = store
+        .list_by_user(
+            1,
+            Window {
+                offset: 1,
+                limit: 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((ids(&v), total), (vec![2], 3));
+    let (v, total) = store
+        .list_by_user(
+            1,
+            Window {
+                offset: 3,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((ids(&v), total), (vec![], 3));
+    let (v, total) = store.list_by_user(404, all()).await.unwrap();
+    assert_eq!((ids(&v), total), (vec![], 0));
+    // same millisecond: the id breaks the tie
+    let (v, _) = store.list_by_user(3, all()).await.unwrap();
+    assert_eq!(ids(&v), vec![8, 7]);
+
+    // feed: strictly after latest_time, newest first
+    let feed = |after, offset, limit| {
+        let store = store.clone();
+        async move { ids(&store.feed(after, Window { offset, limit }).await.unwrap()) }
+    };
+    assert_eq!(feed(None, 0, 100).await, vec![8, 7, 6, 5, 4, 3, 2, 1]);
+    assert_eq!(feed(Some(T0 + 50), 0, 100).await, vec![8, 7, 6]);
+    assert_eq!(feed(Some(T0 + 50), 1, 1).await, vec![7]);
+    assert_eq!(feed(Some(T0 + 70), 0, 100).await, Vec::<i64>::new());
+    assert_eq!(feed(None, 2, 3).await, vec![6, 5, 4]);
+
+    // search: keywords in title OR description, case-insensitive, literal wildcards
+    let kw = |k: &str| SearchFilter {
+        keywords: Some(k.to_owned()),
+        ..Default::default()
+    };
+    assert_eq!(search(&store, kw("cat")).await, (vec![2, 1], 2));
+    assert_eq!(search(&store, kw("CATS")).await, (vec![1], 1));
+    assert_eq!(search(&store, kw("%")).await, (vec![3], 1));
+    assert_eq!(search(&store, kw("_")).await, (vec![3], 1));
+    assert_eq!(search(&store, kw("'); DROP")).await, (vec![4], 1));
+    assert_eq!(search(&store, kw("猫")).await, (vec![5], 1));
+    assert_eq!(search(&store, kw("中文")).await, (vec![5], 1));
+    assert_eq!(search(&store, kw("nothing like it")).await, (vec![], 0));
+    assert_eq!(search(&store, SearchFilter::default()).await.1, 8);
+    // dates are inclusive on both ends
+    let dated = SearchFilter {
+        from: Some(T0 + 20),
+        to: Some(T0 + 40),
+        ..Default::default()
+    };
+    assert_eq!(search(&store, dated.clone()).await, (vec![4, 3, 2], 3));
+    // everything ANDed
+    let and = SearchFilter {
+        keywords: Some("s".to_owned()),
+        user_ids: Some(vec![1, 3]),
+        ..dated.clone()
+    };
+    assert_eq!(search(&store, and).await, (vec![3, 2], 2));
+    let uploaders = SearchFilter {
+        user_ids: Some(vec![2]),
+        ..Default::default()
+    };
+    assert_eq!(search(&store, uploaders).await, (vec![6, 5, 4], 3));
+    let nobody = SearchFilter {
+        user_ids: Some(vec![]),
+        ..Default::default()
+    };
+    assert_eq!(search(&store, nobody).await, (vec![], 0));
+    let (v, total) = store
+        .search(
+            &kw("s"),
+            Window {
+                offset: 1,
+                limit: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(total, 7, "every title or description with an s");
+    assert_eq!(v.len(), 2);
+
+    // newest and created_at_of feed the popular ranking
+    assert_eq!(
+        store.newest(3).await.unwrap(),
+        vec![(8, T0 + 70), (7, T0 + 70), (6, T0 + 60)]
+    );
+    let mut at = store.created_at_of(&[2, 404, 5]).await.unwrap();
+    at.sort();
+    assert_eq!(at, vec![(2, T0 + 20), (5, T0 + 50)]);
+
+    // visits: exact before and after settling; unknown videos count nothing
+    assert!(store.add_visit(2).await.unwrap());
+    assert!(store.add_visit(2).await.unwrap());
+    assert!(store.add_visit(5).await.unwrap());
+    assert!(!store.add_visit(404).await.unwrap());
+    let counts = store.visit_counts(&[2, 5, 6, 404]).await.unwrap();
+    assert_eq!((counts[&2], counts[&5]), (2, 1));
+    assert!(!counts.contains_key(&6) && !counts.contains_key(&404));
+    assert!(store.visit_counts(&[]).await.unwrap().is_empty());
+    assert!(
+        store.top_visited(10).await.unwrap().is_empty(),
+        "nothing settled yet"
+    );
+    store.counters().settle().await.unwrap();
+    assert!(store.add_visit(5).await.unwrap());
+    assert!(store.add_visit(5).await.unwrap());
+    let counts = store.visit_counts(&[2, 5]).await.unwrap();
+    assert_eq!((counts[&2], counts[&5]), (2, 3));
+    assert_eq!(store.top_visited(10).await.unwrap(), vec![(2, 2), (5, 1)]);
+    store.counters().settle().await.unwrap();
+    assert_eq!(store.top_visited(1).await.unwrap(), vec![(5, 3)]);
+
+    // many concurrent visits, settled while they run: nothing lost or doubled
+    let settler = store
+        .counters()
+        .spawn_settler(std::time::Duration::from_millis(5));
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..25 {
+                assert!(store.add_visit(6).await.unwrap());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    settler.abort();
+    assert_eq!(store.visit_counts(&[6]).await.unwrap()[&6], 100);
+}
+
+#[tokio::test]
+async fn sqlite_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fanone_testkit::sqlite_database(dir.path(), "video");
+    let db = fanone_db::connect_and_migrate::<Migrator>(&url)
+        .await
+        .unwrap();
+    // migrations are idempotent
+    let db2 = fanone_db::connect_and_migrate::<Migrator>(&url)
+        .await
+        .unwrap();
+    drop(db2);
+    exercise(SeaVideoStore::new(db)).await;
+}
+
+#[tokio::test]
+async fn mariadb_store() {
+    let Some(url) = fanone_testkit::mysql_database("fanone_video_store").await else {
+        return;
+    };
+    let db = fanone_db::connect_and_migrate::<Migrator>(&url)
+        .await
+        .unwrap();
+    let db2 = fanone_db::connect_and_migrate::<Migrator>(&url)
+        .await
+        .unwrap();
+    drop(db2);
+    exercise(SeaVideoStore::new(db)).await;
+}
