@@ -40,3 +40,14 @@ publish() {
 header() {
   echo "# $(date -u +%FT%TZ) $(nproc) cores, $(uname -m), release build, wrk $*"
 }
+
+# fail unless GET $1 (extra curl args after it) answers base.code 10000
+expect_ok() {
+  local url=$1; shift
+  local body
+  body=$(curl -sf "$@" "$url")
+  case "$body" in
+    *'"code":10000'*) ;;
+    *) echo "bench: $url did not succeed: $body" >&2; exit 1 ;;
+  esac
+}

@@ -19,6 +19,9 @@ local ids = {}
 for id in string.gmatch("$ids", "%d+") do ids[#ids + 1] = id end
 local tokens = {}
 for t in string.gmatch("$tokens", "%S+") do tokens[#tokens + 1] = t end
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+ok, other = 0, 0
 local n = 0
 request = function()
   n = n + 1
@@ -30,7 +33,17 @@ request = function()
     {["Access-Token"] = tok, ["Content-Type"] = "application/x-www-form-urlencoded"},
     "video_id=" .. vid .. "&action_type=" .. action)
 end
+response = function(status, headers, body)
+  if string.find(body, '"code":10000', 1, true) then ok = ok + 1 else other = other + 1 end
+end
+function done(summary, latency, requests)
+  local a, b = 0, 0
+  for _, t in ipairs(threads) do a = a + t:get("ok"); b = b + t:get("other") end
+  io.write(string.format("state changes (code 10000): %d, other answers: %d\n", a, b))
+end
 LUA
+first=$(echo "$ids" | awk '{print $1}')
+[ -n "$first" ] || { echo "bench: no videos" >&2; exit 1; }
 header "-t1 -c$conns -d$duration"
 echo "## POST /like/action (like/unlike cycling over 200 videos x $conns users)"
 wrk -t1 -c"$conns" -d"$duration" --latency -s "$lua" "$gw"

@@ -7,6 +7,8 @@ duration=${1:-20s}
 conns=${2:-64}
 token=$(login bench)
 uid=$(curl -sf "$gw/user/info" -H "Access-Token: $token" | sed 's/.*"id":"\([0-9]*\)".*/\1/')
+expect_ok "$gw/user/info" -H "Access-Token: $token"
+expect_ok "$gw/user/info?user_id=$uid"
 header "-t2 -c$conns -d$duration"
 echo "## GET /user/info with Access-Token"
 wrk -t2 -c"$conns" -d"$duration" --latency -H "Access-Token: $token" "$gw/user/info"
