@@ -58,6 +58,7 @@ else
       FANONE__SERVICES__INTERACTION__ADDR=127.0.0.1:0 \
       FANONE__SERVICES__SOCIAL__ADDR=127.0.0.1:0 \
       FANONE__SERVICES__CHAT__ADDR=127.0.0.1:0 \
+      FANONE__SERVICES__IMAGE__ADDR=127.0.0.1:0 \
       "$bin" standalone >"$log" 2>&1 &
   pid=$!
   gateway=""

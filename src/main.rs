@@ -45,8 +45,19 @@ enum Command {
     Social,
     /// The chat service alone.
     Chat,
+    /// The image (reverse image search) service alone; `image reindex` rebuilds its vectors.
+    Image {
+        #[command(subcommand)]
+        action: Option<ImageAction>,
+    },
     /// Apply database migrations of every service and exit.
     Migrate,
+}
+
+#[derive(Subcommand)]
+enum ImageAction {
+    /// Rebuild every vector from the image table (with a progress bar), then exit.
+    Reindex,
 }
 
 #[tokio::main]
@@ -66,6 +77,7 @@ async fn main() -> Result<()> {
                 s.interaction.addr,
                 s.social.addr,
                 s.chat.addr,
+                s.image.addr,
             ];
             let state = gateway_state(&cfg, &listener, upstreams).await?;
             announce(&[("gateway", format!("http://{}", listener.local_addr()?))]);
@@ -78,6 +90,17 @@ async fn main() -> Result<()> {
         Command::Interaction => run_service!(cfg, interaction, fanone_interaction),
         Command::Social => run_service!(cfg, social, fanone_social),
         Command::Chat => run_service!(cfg, chat, fanone_chat),
+        Command::Image { action: None } => {
+            let handler = fanone_image::open(&image_options(&cfg)).await?;
+            let listener = bind(cfg.services.image.addr).await?;
+            announce(&[("image", listener.local_addr()?.to_string())]);
+            fanone_image::serve(handler, listener)
+                .await
+                .map_err(anyhow::Error::from_boxed)
+        }
+        Command::Image {
+            action: Some(ImageAction::Reindex),
+        } => reindex(&cfg).await,
         Command::Migrate => {
             let s = &cfg.services;
             fanone_user::migrate(&cfg.database_url("user", &s.user)).await?;
@@ -85,6 +108,7 @@ async fn main() -> Result<()> {
             fanone_interaction::migrate(&cfg.database_url("interaction", &s.interaction)).await?;
             fanone_social::migrate(&cfg.database_url("social", &s.social)).await?;
             fanone_chat::migrate(&cfg.database_url("chat", &s.chat)).await?;
+            fanone_image::migrate(&cfg.database_url("image", &s.image)).await?;
             println!("migrations applied");
             Ok(())
         }
@@ -129,9 +153,12 @@ async fn standalone(cfg: &mut Config) -> Result<()> {
     let (inter, inter_l, inter_a) = prepare!(cfg, interaction, fanone_interaction);
     let (social, social_l, social_a) = prepare!(cfg, social, fanone_social);
     let (chat, chat_l, chat_a) = prepare!(cfg, chat, fanone_chat);
+    let image = fanone_image::open(&image_options(cfg)).await?;
+    let image_l = bind(cfg.services.image.addr).await?;
+    let image_a = image_l.local_addr()?;
 
     let gw_listener = bind(cfg.gateway.addr).await?;
-    let upstreams = [user_a, video_a, inter_a, social_a, chat_a];
+    let upstreams = [user_a, video_a, inter_a, social_a, chat_a, image_a];
     let state = gateway_state(cfg, &gw_listener, upstreams).await?;
     announce(&[
         ("gateway", format!("http://{}", gw_listener.local_addr()?)),
@@ -140,6 +167,7 @@ async fn standalone(cfg: &mut Config) -> Result<()> {
         ("interaction", inter_a.to_string()),
         ("social", social_a.to_string()),
         ("chat", chat_a.to_string()),
+        ("image", image_a.to_string()),
         ("data", cfg.data_dir.display().to_string()),
     ]);
     tokio::try_join!(
@@ -148,17 +176,18 @@ async fn standalone(cfg: &mut Config) -> Result<()> {
         fanone_interaction::serve(inter, inter_l),
         fanone_social::serve(social, social_l),
         fanone_chat::serve(chat, chat_l),
+        fanone_image::serve(image, image_l),
         fanone_gateway::serve(state, gw_listener),
     )
     .map_err(anyhow::Error::from_boxed)?;
     Ok(())
 }
 
-/// Addresses in order: user, video, interaction, social, chat.
+/// Addresses in order: user, video, interaction, social, chat, image.
 async fn gateway_state(
     cfg: &Config,
     listener: &TcpListener,
-    [user, video, interaction, social, chat]: [SocketAddr; 5],
+    [user, video, interaction, social, chat, image]: [SocketAddr; 6],
 ) -> Result<Arc<AppState>> {
     let store = fanone_storage::LocalStore::open(cfg.storage_dir()).await?;
     let public_url = if cfg.gateway.public_url.is_empty() {
@@ -177,16 +206,74 @@ async fn gateway_state(
         interaction,
         social,
         chat,
+        image,
         rpc_timeout: Duration::from_millis(cfg.gateway.rpc_timeout_ms),
     };
     let limits = Limits {
         max_body_bytes: cfg.gateway.max_body_bytes,
         max_avatar_bytes: cfg.gateway.max_avatar_bytes,
         max_video_bytes: cfg.gateway.max_video_bytes,
+        max_search_image_bytes: cfg.image.max_bytes,
     };
+    let events = fanone_events::EventBus::open(&cfg.events_url()).await?;
     Ok(Arc::new(AppState::new(
-        &upstreams, jwt, store, limits, public_url,
+        &upstreams, jwt, store, limits, public_url, events,
     )))
+}
+
+/// Options of the image service from the configuration.
+fn image_options(cfg: &Config) -> fanone_image::Options {
+    let svc = &cfg.services.image;
+    fanone_image::Options {
+        database_url: cfg.database_url("image", svc),
+        node_id: svc.node_id,
+        events_url: cfg.events_url(),
+        model_path: model_path(&cfg.image.model_path),
+        milvus_url: cfg.image.milvus_url.clone(),
+        milvus_collection: cfg.image.milvus_collection.clone(),
+        vectors_path: cfg.data_dir.join("image.vectors"),
+        storage_dir: cfg.storage_dir(),
+        limits: fanone_embed::Limits {
+            max_bytes: cfg.image.max_bytes,
+            max_pixels: cfg.image.max_pixels,
+            ..Default::default()
+        },
+    }
+}
+
+/// A relative model path is looked up from the working directory, then from the
+/// source tree of a cargo build (`target/<profile>/fanone` → `../../`).
+fn model_path(configured: &Path) -> PathBuf {
+    if configured.is_absolute() || configured.exists() {
+        return configured.to_path_buf();
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.join(configured)))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| configured.to_path_buf())
+}
+
+/// `fanone image reindex`: rebuild every vector from the image table.
+async fn reindex(cfg: &Config) -> Result<()> {
+    let svc = fanone_image::open_service(&image_options(cfg)).await?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} reindex [{bar:40}] {pos}/{len} images, {per_sec}, eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let (ok, failed) = svc
+        .reindex(|done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+        .await?;
+    bar.finish();
+    println!("reindexed {ok} images, {failed} failed (see the log)");
+    Ok(())
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener> {

@@ -15,7 +15,16 @@ async fn every_component_as_a_separate_process_on_mariadb() {
         };
         dbs.push((svc, db));
     }
-    let app = Fanone::start_cluster(BIN, &dbs).await;
+    // the image service on Milvus when a test server runs, else its built-in index
+    let mut extra = Vec::new();
+    if let Some(url) = fanone_testkit::milvus_url() {
+        extra.push(("FANONE__IMAGE__MILVUS_URL", url));
+        extra.push((
+            "FANONE__IMAGE__MILVUS_COLLECTION",
+            format!("cluster_{}", std::process::id()),
+        ));
+    }
+    let app = Fanone::start_cluster(BIN, &dbs, &extra).await;
     assert_ne!(
         app.endpoints["user"], "",
         "user service announced its address"
@@ -87,6 +96,44 @@ async fn every_component_as_a_separate_process_on_mariadb() {
     let followers = app.get(&format!("/follower/list?user_id={id}"), None).await;
     assert_eq!(followers.data()["total"], 1);
     assert_eq!(followers.data()["items"][0]["id"], other.as_str());
+
+    // the cover was announced by the gateway process and indexed by the image process
+    let cover = list.data()["items"][0]["cover_url"]
+        .as_str()
+        .expect("cover")
+        .to_owned();
+    let bytes = app
+        .http
+        .get(&cover)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let mut found = None;
+    for _ in 0..300 {
+        let r = app
+            .multipart(
+                Method::POST,
+                "/user/image/search",
+                &[],
+                vec![("data", "q.png", bytes.clone())],
+                None,
+            )
+            .await;
+        if r.code() == 10000 {
+            found = r.data().as_str().map(str::to_owned);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        found.as_deref(),
+        Some(cover.as_str()),
+        "cover indexed across processes"
+    );
 }
 
 #[tokio::test]

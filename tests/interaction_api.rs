@@ -565,7 +565,7 @@ async fn interaction_service_on_mariadb_in_its_own_process() {
     let Some(db) = fanone_testkit::mysql_database("fanone_ia_cluster").await else {
         return;
     };
-    let app = Fanone::start_cluster(BIN, &[("interaction", db)]).await;
+    let app = Fanone::start_cluster(BIN, &[("interaction", db)], &[]).await;
     let (alice, at) = app.user("alice").await;
     let (_, bt) = app.user("bob").await;
     let v = publish_video(&app, &alice, &at, "remote").await;

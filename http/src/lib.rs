@@ -41,6 +41,7 @@ pub fn router(state: State) -> Router {
         .merge(routes::interaction::router())
         .merge(routes::social::router())
         .merge(routes::chat::router())
+        .merge(routes::image::router())
         .merge(routes::objects::router())
         .route("/ping", volo_http::server::route::get(|| async { "pong" }))
         .fallback(not_found)

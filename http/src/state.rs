@@ -7,6 +7,7 @@ use fanone_id::Snowflake;
 use fanone_storage::LocalStore;
 use volo_gen::{
     chat::{ChatServiceClient, ChatServiceClientBuilder},
+    image::{ImageServiceClient, ImageServiceClientBuilder},
     interaction::{InteractionServiceClient, InteractionServiceClientBuilder},
     social::{SocialServiceClient, SocialServiceClientBuilder},
     user::{UserServiceClient, UserServiceClientBuilder},
@@ -20,6 +21,7 @@ pub struct Limits {
     pub max_body_bytes: u64,
     pub max_avatar_bytes: u64,
     pub max_video_bytes: u64,
+    pub max_search_image_bytes: u64,
 }
 
 impl Limits {
@@ -28,6 +30,7 @@ impl Limits {
         match path.trim_end_matches('/') {
             "/user/avatar/upload" => self.max_avatar_bytes,
             "/video/publish" => self.max_video_bytes,
+            "/user/image/search" => self.max_search_image_bytes,
             _ => 0,
         }
     }
@@ -41,6 +44,7 @@ pub struct Upstreams {
     pub interaction: SocketAddr,
     pub social: SocketAddr,
     pub chat: SocketAddr,
+    pub image: SocketAddr,
     pub rpc_timeout: Duration,
 }
 
@@ -50,6 +54,9 @@ pub struct AppState {
     pub interaction: InteractionServiceClient,
     pub social: SocialServiceClient,
     pub chat: ChatServiceClient,
+    pub image: ImageServiceClient,
+    /// Where uploads announce stored images (for the image service's index).
+    pub events: fanone_events::EventBus,
     pub jwt: Jwt,
     pub store: LocalStore,
     pub limits: Limits,
@@ -69,8 +76,16 @@ impl AppState {
         store: LocalStore,
         limits: Limits,
         public_url: String,
+        events: fanone_events::EventBus,
     ) -> Self {
         let t = Some(upstreams.rpc_timeout);
+        // embedding an image is CPU work measured in tens of milliseconds per core;
+        // under load a search may queue, so it gets a longer deadline
+        let image_t = Some(
+            upstreams
+                .rpc_timeout
+                .max(std::time::Duration::from_secs(30)),
+        );
         Self {
             user: UserServiceClientBuilder::new("user")
                 .address(upstreams.user)
@@ -92,12 +107,35 @@ impl AppState {
                 .address(upstreams.chat)
                 .rpc_timeout(t)
                 .build(),
+            image: ImageServiceClientBuilder::new("image")
+                .address(upstreams.image)
+                .rpc_timeout(image_t)
+                .build(),
+            events,
             jwt,
             store,
             limits,
             public_url: public_url.trim_end_matches('/').to_owned(),
             ids: Snowflake::new(0),
             hub: Arc::default(),
+        }
+    }
+
+    /// Announce a stored image (avatar, cover) so the image service indexes it.
+    /// Durable once this returns; a failure is logged, not fatal to the upload
+    /// (`fanone image reindex` rebuilds the index from the image table).
+    pub async fn announce_image(&self, url: &str, kind: &str, owner_id: i64) {
+        let event = fanone_events::ImageStored {
+            url: url.to_owned(),
+            kind: kind.to_owned(),
+            owner_id,
+        };
+        if let Err(e) = self
+            .events
+            .publish(fanone_events::TOPIC_IMAGE_STORED, &event)
+            .await
+        {
+            tracing::error!(error = %e, url, "image event not published");
         }
     }
 

@@ -1,6 +1,7 @@
 //! One module per contract section; each exposes `router()`.
 
 pub mod chat;
+pub mod image;
 pub mod interaction;
 pub mod objects;
 pub mod social;

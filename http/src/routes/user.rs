@@ -89,6 +89,7 @@ async fn avatar(
         avatar_url: st.object_url(&key).into(),
     };
     let user = from_rpc(st.user.update_avatar(req).await)?.user;
+    st.announce_image(&user.avatar_url, "avatar", uid).await;
     Ok(ok(UserView::from(user)))
 }
 

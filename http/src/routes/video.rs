@@ -87,6 +87,8 @@ async fn publish(
         }
         return Err(e.into());
     }
+    st.announce_image(&st.object_url(&cover_key), "cover", uid)
+        .await;
     Ok(ok_empty())
 }
 

@@ -33,7 +33,46 @@ pub struct Config {
     pub storage: StorageConfig,
     pub services: Services,
     pub tuning: Tuning,
+    pub events: EventsConfig,
+    pub image: ImageConfig,
     pub telemetry: TelemetryConfig,
+}
+
+/// The event queue between services (DESIGN.md rule 2).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct EventsConfig {
+    /// Database of the queue. Empty = `sqlite://<data_dir>/events.db?mode=rwc`.
+    pub database_url: String,
+}
+
+/// Reverse image search.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ImageConfig {
+    /// The ONNX model (EfficientNet-Lite0 embedding). Relative paths are tried from
+    /// the working directory, then next to the executable's `../../` (a cargo build).
+    pub model_path: PathBuf,
+    /// Milvus server (e.g. `http://127.0.0.1:19530`); empty = the built-in index
+    /// persisted at `<data_dir>/image.vectors`.
+    pub milvus_url: String,
+    pub milvus_collection: String,
+    /// Largest image accepted for search or indexing, in bytes.
+    pub max_bytes: u64,
+    /// Largest image accepted, in pixels (width × height), checked before decoding.
+    pub max_pixels: u64,
+}
+
+impl Default for ImageConfig {
+    fn default() -> Self {
+        Self {
+            model_path: PathBuf::from("models/effnet_lite0_emb.onnx"),
+            milvus_url: String::new(),
+            milvus_collection: "fanone_images".to_owned(),
+            max_bytes: 10 << 20,
+            max_pixels: 40_000_000,
+        }
+    }
 }
 
 /// Background jobs of the services.
@@ -99,6 +138,7 @@ pub struct Services {
     pub interaction: ServiceConfig,
     pub social: ServiceConfig,
     pub chat: ServiceConfig,
+    pub image: ServiceConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -131,6 +171,8 @@ impl Default for Config {
             storage: StorageConfig::default(),
             services: Services::default(),
             tuning: Tuning::default(),
+            events: EventsConfig::default(),
+            image: ImageConfig::default(),
             telemetry: TelemetryConfig::default(),
         }
     }
@@ -175,6 +217,7 @@ impl Default for Services {
             interaction: ServiceConfig::on_port(10013),
             social: ServiceConfig::on_port(10014),
             chat: ServiceConfig::on_port(10015),
+            image: ServiceConfig::on_port(10016),
         }
     }
 }
@@ -237,6 +280,18 @@ impl Config {
             )
         } else {
             svc.database_url.clone()
+        }
+    }
+
+    /// The event queue's database URL, defaulting to a SQLite file under `data_dir`.
+    pub fn events_url(&self) -> String {
+        if self.events.database_url.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("events.db").display()
+            )
+        } else {
+            self.events.database_url.clone()
         }
     }
 

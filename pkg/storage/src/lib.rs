@@ -169,6 +169,14 @@ impl TempObject {
         Ok(())
     }
 
+    /// The whole upload, read back (for small files such as a search image).
+    pub async fn read_all(&mut self) -> Result<Vec<u8>, StorageError> {
+        if let Some(f) = self.file.as_mut() {
+            f.flush().await?;
+        }
+        Ok(fs::read(&self.path).await?)
+    }
+
     pub fn size(&self) -> u64 {
         self.size
     }

@@ -37,7 +37,7 @@ struct Process {
 }
 
 /// Every Thrift service of the system, as named in config and subcommands.
-pub const SERVICES: [&str; 5] = ["user", "video", "interaction", "social", "chat"];
+pub const SERVICES: [&str; 6] = ["user", "video", "interaction", "social", "chat", "image"];
 
 fn base_env(data: &TempDir) -> Vec<(String, String)> {
     [
@@ -48,6 +48,7 @@ fn base_env(data: &TempDir) -> Vec<(String, String)> {
         ("FANONE__SERVICES__INTERACTION__ADDR", "127.0.0.1:0"),
         ("FANONE__SERVICES__SOCIAL__ADDR", "127.0.0.1:0"),
         ("FANONE__SERVICES__CHAT__ADDR", "127.0.0.1:0"),
+        ("FANONE__SERVICES__IMAGE__ADDR", "127.0.0.1:0"),
         ("FANONE__TUNING__SETTLE_INTERVAL_MS", "200"),
         ("FANONE__TUNING__POPULAR_REFRESH_MS", "200"),
         ("FANONE__AUTH__JWT_SECRET", TEST_JWT_SECRET),
@@ -113,10 +114,15 @@ impl Fanone {
     /// Cluster topology: every service and the gateway as separate processes
     /// (`fanone user`, `fanone video`, ..., `fanone gateway`). `databases` gives
     /// `(service, url)` for services on a MySQL-protocol server; the others use a
-    /// SQLite file of their own.
-    pub async fn start_cluster(bin: &str, databases: &[(&str, String)]) -> Fanone {
+    /// SQLite file of their own. `extra` adds environment for every process.
+    pub async fn start_cluster(
+        bin: &str,
+        databases: &[(&str, String)],
+        extra: &[(&str, String)],
+    ) -> Fanone {
         let data = tempfile::tempdir().expect("temp data dir");
         let mut env = base_env(&data);
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
         for (svc, url) in databases {
             let key = format!("FANONE__SERVICES__{}__DATABASE_URL", svc.to_uppercase());
             env.push((key, url.clone()));
@@ -339,6 +345,21 @@ pub async fn mysql_database(prefix: &str) -> Option<String> {
             .await
             .expect("create test database"),
     )
+}
+
+/// The Milvus server for tests (`FANONE_TEST_MILVUS_URL`, started by
+/// `scripts/test.sh`), or `None` (skip) unless `FANONE_TEST_REQUIRE_MILVUS=1`.
+pub fn milvus_url() -> Option<String> {
+    match std::env::var("FANONE_TEST_MILVUS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if std::env::var("FANONE_TEST_REQUIRE_MILVUS").is_ok_and(|v| v == "1") {
+                panic!("FANONE_TEST_REQUIRE_MILVUS=1 but FANONE_TEST_MILVUS_URL is not set");
+            }
+            eprintln!("no Milvus: FANONE_TEST_MILVUS_URL is not set (scripts/test.sh sets it)");
+            None
+        }
+    }
 }
 
 /// A fresh SQLite database URL in `dir`.

@@ -1,0 +1,299 @@
+//! Effects across services travel as events (DESIGN.md rule 2): published durably
+//! by the side that caused them, delivered **at least once** to consumer groups,
+//! handled by idempotent consumers.
+//!
+//! Backend here: a queue table in a database of its own (`events.db` under the data
+//! dir standalone, or a MySQL-protocol database): `publish` is one insert that is
+//! durable before the caller answers; each consumer group keeps its offset, advanced
+//! only after its handler succeeded, so a crash re-delivers (never loses) events.
+//! In-process subscribers are woken at once; other processes poll.
+
+use std::{sync::Arc, time::Duration};
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, Value};
+use sea_orm_migration::prelude::*;
+use serde::{Serialize, de::DeserializeOwned};
+use tokio::sync::Notify;
+
+/// Events about stored images (avatars, covers) for the image service.
+pub const TOPIC_IMAGE_STORED: &str = "image.stored";
+
+/// Payload of [`TOPIC_IMAGE_STORED`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageStored {
+    pub url: String,
+    /// `avatar` or `cover`
+    pub kind: String,
+    pub owner_id: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("event store: {0}")]
+    Db(#[from] DbErr),
+    #[error("event payload: {0}")]
+    Payload(#[from] serde_json::Error),
+}
+
+/// One event as delivered.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: i64,
+    pub topic: String,
+    pub payload: String,
+}
+
+impl Delivery {
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, EventError> {
+        Ok(serde_json::from_str(&self.payload)?)
+    }
+}
+
+#[derive(Clone)]
+pub struct EventBus {
+    db: DatabaseConnection,
+    wake: Arc<Notify>,
+}
+
+impl EventBus {
+    /// Open (and migrate) the queue at `url`.
+    pub async fn open(url: &str) -> Result<Self, EventError> {
+        let db = fanone_db::connect_and_migrate::<Migrator>(url).await?;
+        Ok(Self {
+            db,
+            wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Append an event; durable when this returns.
+    pub async fn publish<T: Serialize>(&self, topic: &str, payload: &T) -> Result<i64, EventError> {
+        let body = serde_json::to_string(payload)?;
+        let backend = self.db.get_database_backend();
+        let res = self
+            .db
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                "INSERT INTO events (topic, payload) VALUES (?, ?)",
+                [topic.into(), body.into()],
+            ))
+            .await?;
+        self.wake.notify_waiters();
+        Ok(res.last_insert_id() as i64)
+    }
+
+    /// Events of `topic` after the group's offset, oldest first.
+    pub async fn pending(
+        &self,
+        group: &str,
+        topic: &str,
+        limit: u64,
+    ) -> Result<Vec<Delivery>, EventError> {
+        let offset = self.offset(group, topic).await?;
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                "SELECT id, topic, payload FROM events WHERE topic = ? AND id > ? ORDER BY id LIMIT ?",
+                [topic.into(), offset.into(), (limit as i64).into()],
+            ))
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Delivery {
+                    id: r.try_get("", "id")?,
+                    topic: r.try_get("", "topic")?,
+                    payload: r.try_get("", "payload")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Record that `group` handled every event of `topic` up to `id`.
+    pub async fn ack(&self, group: &str, topic: &str, id: i64) -> Result<(), EventError> {
+        let backend = self.db.get_database_backend();
+        let upsert = match backend {
+            DbBackend::MySql => {
+                "ON DUPLICATE KEY UPDATE last_id = GREATEST(last_id, VALUES(last_id))"
+            }
+            _ => {
+                "ON CONFLICT (consumer, topic) DO UPDATE SET last_id = MAX(last_id, excluded.last_id)"
+            }
+        };
+        self.db
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "INSERT INTO event_offsets (consumer, topic, last_id) VALUES (?, ?, ?) {upsert}"
+                ),
+                [group.into(), topic.into(), Value::from(id)],
+            ))
+            .await?;
+        Ok(())
+    }
+
+    async fn offset(&self, group: &str, topic: &str) -> Result<i64, EventError> {
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                "SELECT last_id FROM event_offsets WHERE consumer = ? AND topic = ?",
+                [group.into(), topic.into()],
+            ))
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get("", "last_id")?,
+            None => 0,
+        })
+    }
+
+    /// Deliver `topic` to `handler` for consumer `group`, forever: in order, at least
+    /// once. A failed event is retried (after `retry`) before later ones are handled,
+    /// so the handler must be idempotent and should turn permanent failures into
+    /// `Ok` after logging them.
+    pub fn consume<F, Fut>(
+        &self,
+        group: &'static str,
+        topic: &'static str,
+        retry: Duration,
+        handler: F,
+    ) -> tokio::task::JoinHandle<()>
+    where
+        F: Fn(Delivery) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send,
+    {
+        let bus = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let woken = bus.wake.notified();
+                let batch = match bus.pending(group, topic, 100).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!(error = %e, group, topic, "reading events failed");
+                        tokio::time::sleep(retry).await;
+                        continue;
+                    }
+                };
+                if batch.is_empty() {
+                    // woken by a local publish, or poll for other processes' events
+                    let _ = tokio::time::timeout(Duration::from_millis(500), woken).await;
+                    continue;
+                }
+                for ev in batch {
+                    let id = ev.id;
+                    loop {
+                        match handler(ev.clone()).await {
+                            Ok(()) => break,
+                            Err(e) => {
+                                tracing::warn!(error = %e, id, group, topic, "event handler failed; retrying");
+                                tokio::time::sleep(retry).await;
+                            }
+                        }
+                    }
+                    if let Err(e) = bus.ack(group, topic, id).await {
+                        tracing::warn!(error = %e, id, "acknowledging event failed");
+                    }
+                }
+            }
+        })
+    }
+}
+
+struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateEventTables)]
+    }
+}
+
+struct CreateEventTables;
+
+impl MigrationName for CreateEventTables {
+    fn name(&self) -> &str {
+        "m0001_create_event_tables"
+    }
+}
+
+#[derive(DeriveIden)]
+enum Events {
+    Table,
+    Id,
+    Topic,
+    Payload,
+}
+
+#[derive(DeriveIden)]
+enum EventOffsets {
+    Table,
+    Consumer,
+    Topic,
+    LastId,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateEventTables {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Events::Table)
+                .if_not_exists()
+                .col(
+                    ColumnDef::new(Events::Id)
+                        .big_integer()
+                        .not_null()
+                        .auto_increment()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new(Events::Topic).string_len(64).not_null())
+                .col(ColumnDef::new(Events::Payload).text().not_null())
+                .to_owned(),
+        )
+        .await?;
+        // consumers read one topic after an offset
+        m.create_index(
+            Index::create()
+                .if_not_exists()
+                .name("idx_events_topic")
+                .table(Events::Table)
+                .col(Events::Topic)
+                .col(Events::Id)
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(EventOffsets::Table)
+                .if_not_exists()
+                .col(
+                    ColumnDef::new(EventOffsets::Consumer)
+                        .string_len(64)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(EventOffsets::Topic)
+                        .string_len(64)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(EventOffsets::LastId)
+                        .big_integer()
+                        .not_null(),
+                )
+                .primary_key(
+                    Index::create()
+                        .col(EventOffsets::Consumer)
+                        .col(EventOffsets::Topic),
+                )
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(EventOffsets::Table).to_owned())
+            .await?;
+        m.drop_table(Table::drop().table(Events::Table).to_owned())
+            .await
+    }
+}

@@ -1,0 +1,149 @@
+//! Vector stores behind one small trait, for reverse image search.
+//!
+//! - [`FlatIndex`] (standalone mode): exact search over vectors held in memory, persisted
+//!   to an append-only file so a restart keeps them.
+//! - [`MilvusStore`] (cluster mode): a Milvus collection through `milvus-sdk-rust`.
+//! - [`AnyStore`]: either of them, chosen by configuration at run time.
+//!
+//! Vectors are expected to be unit-norm, so the inner product that both stores rank by
+//! is the cosine similarity. See `docs/vector-store.md`.
+
+mod flat;
+mod milvus_store;
+
+use std::future::Future;
+
+pub use flat::{FlatIndex, FlatStats};
+/// Milvus SDK types in this crate's API (`MilvusStore::connect_with`, `with_consistency`).
+pub use milvus::v2::prelude::{ConnectConfig as MilvusConnectConfig, ConsistencyLevel};
+pub use milvus_store::MilvusStore;
+
+/// One search result: an id and its inner product with the query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    pub id: i64,
+    /// Inner product with the query (the cosine similarity for unit vectors).
+    pub score: f32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VectorError {
+    #[error("vector has {got} dimensions, the store has {expected}")]
+    Dimension { expected: usize, got: usize },
+    #[error("vector has a NaN or infinite component")]
+    NonFinite,
+    #[error("vector index file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("vector index file is corrupt: {0}")]
+    Corrupt(String),
+    #[error("vector index file is in use by another process")]
+    Locked,
+    #[error("milvus: {0}")]
+    Milvus(#[source] Box<milvus::v2::error::Error>),
+    #[error("milvus collection does not fit: {0}")]
+    Schema(String),
+}
+
+impl From<milvus::v2::error::Error> for VectorError {
+    fn from(e: milvus::v2::error::Error) -> Self {
+        VectorError::Milvus(Box::new(e))
+    }
+}
+
+/// A store of `(id, vector)` pairs of one fixed dimension, searched by inner product.
+pub trait VectorStore: Send + Sync + 'static {
+    /// Insert or replace the vector of `id`: the same id twice keeps one (the last) vector.
+    fn upsert(
+        &self,
+        id: i64,
+        vector: &[f32],
+    ) -> impl Future<Output = Result<(), VectorError>> + Send;
+
+    /// Upsert several vectors; faster than one call each (one fsync, or batched RPCs).
+    /// When an id repeats, its last vector wins.
+    fn upsert_many(
+        &self,
+        items: &[(i64, Vec<f32>)],
+    ) -> impl Future<Output = Result<(), VectorError>> + Send {
+        async move {
+            for (id, v) in items {
+                self.upsert(*id, v).await?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Remove the vector of `id`; removing an absent id is not an error.
+    fn remove(&self, id: i64) -> impl Future<Output = Result<(), VectorError>> + Send;
+
+    /// The `k` stored vectors with the largest inner product with `query`, best first.
+    fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+    ) -> impl Future<Output = Result<Vec<Hit>, VectorError>> + Send;
+
+    /// How many vectors are stored.
+    fn len(&self) -> impl Future<Output = Result<u64, VectorError>> + Send;
+
+    fn is_empty(&self) -> impl Future<Output = Result<bool, VectorError>> + Send {
+        async move { Ok(self.len().await? == 0) }
+    }
+}
+
+/// Either backend, so one binary can pick by configuration (the trait is not object-safe).
+pub enum AnyStore {
+    Flat(FlatIndex),
+    Milvus(MilvusStore),
+}
+
+impl VectorStore for AnyStore {
+    async fn upsert(&self, id: i64, vector: &[f32]) -> Result<(), VectorError> {
+        match self {
+            AnyStore::Flat(s) => s.upsert(id, vector).await,
+            AnyStore::Milvus(s) => s.upsert(id, vector).await,
+        }
+    }
+
+    async fn upsert_many(&self, items: &[(i64, Vec<f32>)]) -> Result<(), VectorError> {
+        match self {
+            AnyStore::Flat(s) => s.upsert_many(items).await,
+            AnyStore::Milvus(s) => s.upsert_many(items).await,
+        }
+    }
+
+    async fn remove(&self, id: i64) -> Result<(), VectorError> {
+        match self {
+            AnyStore::Flat(s) => s.remove(id).await,
+            AnyStore::Milvus(s) => s.remove(id).await,
+        }
+    }
+
+    async fn search(&self, query: &[f32], k: usize) -> Result<Vec<Hit>, VectorError> {
+        match self {
+            AnyStore::Flat(s) => s.search(query, k).await,
+            AnyStore::Milvus(s) => s.search(query, k).await,
+        }
+    }
+
+    async fn len(&self) -> Result<u64, VectorError> {
+        match self {
+            AnyStore::Flat(s) => s.len().await,
+            AnyStore::Milvus(s) => s.len().await,
+        }
+    }
+}
+
+/// Check that `v` has `dim` finite components.
+pub(crate) fn check_vector(v: &[f32], dim: usize) -> Result<(), VectorError> {
+    if v.len() != dim {
+        return Err(VectorError::Dimension {
+            expected: dim,
+            got: v.len(),
+        });
+    }
+    if !v.iter().all(|x| x.is_finite()) {
+        return Err(VectorError::NonFinite);
+    }
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! FanOne image service: the image table, feature vectors (EfficientNet-Lite0 via
+//! tract), a vector store (built-in flat index standalone, Milvus in cluster mode),
+//! indexing driven by `image.stored` events, and search by example.
+//!
+//! Layout as every service: `handler` → `service` → `store`; plus `fetch` (image
+//! bytes by URL).
+
+pub mod fetch;
+pub mod handler;
+pub mod service;
+pub mod store;
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use fanone_embed::{Limits, TractEmbedder};
+use fanone_events::{EventBus, ImageStored, TOPIC_IMAGE_STORED};
+use fanone_storage::LocalStore;
+use fanone_vector::{AnyStore, FlatIndex, MilvusStore};
+use tokio::net::TcpListener;
+use volo::net::incoming::DefaultIncoming;
+
+pub use handler::Handler;
+pub use service::ImageService;
+pub use store::{Migrator, SeaImageStore};
+
+pub type Service = ImageService<SeaImageStore, AnyStore>;
+
+/// Consumer group of the indexer on the event queue.
+pub const INDEXER_GROUP: &str = "image-indexer";
+
+/// Everything the image service needs to start.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub database_url: String,
+    pub node_id: u16,
+    pub events_url: String,
+    pub model_path: PathBuf,
+    /// Empty = built-in index at `vectors_path`.
+    pub milvus_url: String,
+    pub milvus_collection: String,
+    pub vectors_path: PathBuf,
+    /// Local object store, read directly when an image URL points into it.
+    pub storage_dir: PathBuf,
+    pub limits: Limits,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("image database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    #[error("{0}")]
+    Model(#[from] fanone_embed::EmbedError),
+    #[error("vector store: {0}")]
+    Vector(#[from] fanone_vector::VectorError),
+    #[error("event queue: {0}")]
+    Events(#[from] fanone_events::EventError),
+    #[error("object store: {0}")]
+    Storage(#[from] fanone_storage::StorageError),
+}
+
+/// Open the database, the vector store and the model (once), without serving.
+pub async fn open_service(opts: &Options) -> Result<Arc<Service>, OpenError> {
+    let db = fanone_db::connect_and_migrate::<Migrator>(&opts.database_url).await?;
+    let vectors = if opts.milvus_url.is_empty() {
+        AnyStore::Flat(FlatIndex::open(&opts.vectors_path, fanone_embed::DIM)?)
+    } else {
+        AnyStore::Milvus(
+            MilvusStore::connect(&opts.milvus_url, &opts.milvus_collection, fanone_embed::DIM)
+                .await?,
+        )
+    };
+    let started = std::time::Instant::now();
+    let model_path = opts.model_path.clone();
+    let embedder = tokio::task::spawn_blocking(move || TractEmbedder::load(model_path))
+        .await
+        .map_err(|e| fanone_embed::EmbedError::Model(e.to_string()))??;
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        "image model loaded"
+    );
+    let local = LocalStore::open(&opts.storage_dir).await.ok();
+    let fetcher = fetch::Fetcher::new(local, opts.limits.max_bytes);
+    Ok(Arc::new(ImageService::new(
+        SeaImageStore::new(db),
+        vectors,
+        Arc::new(embedder),
+        opts.limits,
+        fetcher,
+        opts.node_id,
+    )))
+}
+
+/// Open everything and start indexing `image.stored` events.
+pub async fn open(opts: &Options) -> Result<Handler<SeaImageStore, AnyStore>, OpenError> {
+    let svc = open_service(opts).await?;
+    let bus = EventBus::open(&opts.events_url).await?;
+    let indexer = svc.clone();
+    bus.consume(INDEXER_GROUP, TOPIC_IMAGE_STORED, Duration::from_secs(2), move |ev| {
+        let svc = indexer.clone();
+        async move {
+            let e: ImageStored = match ev.decode() {
+                Ok(e) => e,
+                Err(err) => {
+                    tracing::warn!(id = ev.id, error = %err, "malformed image event skipped");
+                    return Ok(());
+                }
+            };
+            let kind = match e.kind.as_str() {
+                "avatar" => 1,
+                "cover" => 2,
+                _ => 3,
+            };
+            match svc.index(&e.url, kind, e.owner_id).await {
+                Ok(_) => Ok(()),
+                Err(err) if err.is_permanent() => {
+                    tracing::warn!(url = e.url, error = %err, "image cannot be indexed; skipped");
+                    Ok(())
+                }
+                Err(err) => Err(err.to_string()),
+            }
+        }
+    });
+    Ok(Handler::new(svc))
+}
+
+/// Apply the service's migrations.
+pub async fn migrate(database_url: &str) -> Result<(), sea_orm::DbErr> {
+    fanone_db::connect_and_migrate::<Migrator>(database_url)
+        .await
+        .map(drop)
+}
+
+pub async fn serve(
+    handler: Handler<SeaImageStore, AnyStore>,
+    listener: TcpListener,
+) -> Result<(), motore::BoxError> {
+    tracing::info!(addr = ?listener.local_addr().ok(), "image service listening");
+    volo_gen::image::ImageServiceServer::new(handler)
+        .run(DefaultIncoming::from(listener))
+        .await
+}

@@ -1,0 +1,210 @@
+//! Reverse image search end to end on the real binary: uploads emit events, the
+//! image service indexes them, `POST /user/image/search` finds edited copies.
+
+use std::time::Duration;
+
+use fanone_errno::from_rpc;
+use fanone_testkit::{Fanone, Reply, Tokens};
+use reqwest::Method;
+use volo_gen::image::{self as irpc, ImageKind};
+
+const BIN: &str = env!("CARGO_BIN_EXE_fanone");
+
+fn data(name: &str) -> Vec<u8> {
+    let path = format!("{}/pkg/embed/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+async fn avatar(app: &Fanone, tokens: &Tokens, file: &str) -> String {
+    let r = app
+        .multipart(
+            Method::PUT,
+            "/user/avatar/upload",
+            &[],
+            vec![("data", file, data(file))],
+            Some(tokens),
+        )
+        .await;
+    assert_eq!(r.code(), 10000, "{}", r.body);
+    r.data()["avatar_url"].as_str().unwrap().to_owned()
+}
+
+async fn search(app: &Fanone, file: &str, bytes: Vec<u8>, top_k: Option<&str>) -> Reply {
+    let fields: Vec<(&str, &str)> = top_k.map(|k| vec![("top_k", k)]).unwrap_or_default();
+    app.multipart(
+        Method::POST,
+        "/user/image/search",
+        &fields,
+        vec![("data", file, bytes)],
+        None,
+    )
+    .await
+}
+
+/// Wait until the index holds `n` images (indexing is asynchronous, by events).
+async fn wait_indexed(app: &Fanone, n: usize) {
+    for _ in 0..300 {
+        let r = search(app, "q.jpg", data("astronaut.jpg"), Some("20")).await;
+        if r.code() == 10000 && r.data()["items"].as_array().is_some_and(|a| a.len() >= n) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{n} images were not indexed within 30 s");
+}
+
+#[tokio::test]
+async fn uploads_are_indexed_and_edited_copies_found() {
+    let app = Fanone::start(BIN).await;
+    // nothing indexed yet: a clear answer
+    let r = search(&app, "q.jpg", data("chelsea.jpg"), None).await;
+    assert_eq!(r.code(), 10007, "{}", r.body);
+    assert!(r.msg().contains("indexed"), "{}", r.body);
+
+    let mut urls = Vec::new();
+    for (name, file) in [
+        ("astro", "astronaut.jpg"),
+        ("cat", "chelsea.jpg"),
+        ("cup", "coffee.jpg"),
+        ("rkt", "rocket.webp"),
+        ("bloom", "flower.jpg"),
+    ] {
+        let (_, tokens) = app.user(name).await;
+        urls.push(avatar(&app, &tokens, file).await);
+    }
+    wait_indexed(&app, 5).await;
+
+    // the edited copy of the cat finds the cat's avatar, as a plain URL string
+    let r = search(&app, "edited.jpg", data("chelsea_edited.jpg"), None).await;
+    assert_eq!(r.code(), 10000, "{}", r.body);
+    assert_eq!(r.data().as_str(), Some(urls[1].as_str()), "{}", r.body);
+    // a rotated-by-EXIF copy of the astronaut finds the astronaut
+    let r = search(&app, "exif.jpg", data("astronaut_exif6.jpg"), None).await;
+    assert_eq!(r.data().as_str(), Some(urls[0].as_str()));
+
+    // top_k extension: best first, scores descending, no duplicates
+    let r = search(&app, "edited.jpg", data("chelsea_edited.jpg"), Some("3")).await;
+    assert_eq!(r.code(), 10000);
+    let items = r.data()["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(r.data()["url"], urls[1].as_str());
+    assert_eq!(items[0]["url"], urls[1].as_str());
+    let scores: Vec<f64> = items.iter().map(|i| i["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    assert!(scores[0] > 0.5 && scores[0] <= 1.0001, "{scores:?}");
+
+    // re-delivering an event (indexing the same URL again) keeps one row and vector
+    let addr: std::net::SocketAddr = app.endpoints["image"].parse().unwrap();
+    let client = irpc::ImageServiceClientBuilder::new("image")
+        .address(addr)
+        .build();
+    let index = |url: String| {
+        let c = client.clone();
+        async move {
+            from_rpc(
+                c.index_image(irpc::IndexImageRequest {
+                    url: url.into(),
+                    kind: ImageKind::AVATAR,
+                    owner_id: 1,
+                })
+                .await,
+            )
+            .unwrap()
+            .image_id
+        }
+    };
+    assert_eq!(index(urls[2].clone()).await, index(urls[2].clone()).await);
+    let r = search(&app, "q.jpg", data("coffee.jpg"), Some("20")).await;
+    let all: Vec<&str> = r.data()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(all.len(), 5, "{all:?}");
+    assert_eq!(all[0], urls[2]);
+
+    // bad input is refused clearly and the service stays up
+    let r = search(&app, "x.png", b"definitely not an image".to_vec(), None).await;
+    assert_eq!(r.code(), 10002);
+    let r = search(&app, "bomb.png", data("bomb_pixels.png"), None).await;
+    assert_eq!(r.code(), 10002, "{}", r.body);
+    let r = search(&app, "bomb.png", data("bomb_side.png"), None).await;
+    assert_eq!(r.code(), 10002, "{}", r.body);
+    let r = search(
+        &app,
+        "cut.jpg",
+        data("astronaut.jpg")[..2000].to_vec(),
+        None,
+    )
+    .await;
+    assert_eq!(r.code(), 10002, "truncated JPEG: {}", r.body);
+    let r = search(&app, "q.jpg", data("chelsea.jpg"), Some("0")).await;
+    assert_eq!(r.code(), 10002);
+    let r = app
+        .multipart(
+            Method::POST,
+            "/user/image/search",
+            &[("data", "text")],
+            vec![],
+            None,
+        )
+        .await;
+    assert_eq!(r.code(), 10002);
+    let r = search(&app, "edited.jpg", data("chelsea_edited.jpg"), None).await;
+    assert_eq!(
+        r.data().as_str(),
+        Some(urls[1].as_str()),
+        "still serving after bad input"
+    );
+
+    // the built-in index survives a restart
+    let dir = app.stop().await;
+    let app = Fanone::start_in(BIN, dir, &[]).await;
+    let r = search(&app, "edited.jpg", data("chelsea_edited.jpg"), Some("20")).await;
+    assert_eq!(r.code(), 10000);
+    assert_eq!(r.data()["url"], urls[1].as_str());
+    assert_eq!(r.data()["items"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn video_covers_are_indexed() {
+    let app = Fanone::start(BIN).await;
+    let (_, tokens) = app.user("director").await;
+    let mp4 = [&[0u8, 0, 0, 0x18][..], b"ftypisom", &[0u8; 64][..]].concat();
+    let r = app
+        .multipart(
+            Method::POST,
+            "/video/publish",
+            &[("title", "clip")],
+            vec![("data", "c.mp4", mp4)],
+            Some(&tokens),
+        )
+        .await;
+    assert_eq!(r.code(), 10000, "{}", r.body);
+    let (uid, _) = app.login("director", "secret12").await;
+    let list = app.get(&format!("/video/list?user_id={uid}"), None).await;
+    let cover = list.data()["items"][0]["cover_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bytes = app
+        .http
+        .get(&cover)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    for _ in 0..300 {
+        let r = search(&app, "cover", bytes.clone(), None).await;
+        if r.code() == 10000 {
+            assert_eq!(r.data().as_str(), Some(cover.as_str()));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the cover was not indexed within 30 s");
+}
