@@ -110,3 +110,29 @@ mod tests {
         assert_eq!(like_contains("plain"), "%plain%");
     }
 }
+
+/// A window of a list: `offset` rows skipped, at most `limit` returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub offset: u64,
+    pub limit: u64,
+}
+
+impl Window {
+    /// The rows of a 0-based page; `page_size` must be positive and is capped at `max`.
+    /// The error is a message fit for a parameter error.
+    pub fn of_page(page_num: i64, page_size: i64, max: i64) -> Result<Window, &'static str> {
+        if page_num < 0 {
+            return Err("page_num must not be negative");
+        }
+        if page_size <= 0 {
+            return Err("page_size must be positive");
+        }
+        let limit = page_size.min(max);
+        let offset = page_num.checked_mul(limit).ok_or("page_num is too large")?;
+        Ok(Window {
+            offset: offset as u64,
+            limit: limit as u64,
+        })
+    }
+}

@@ -304,20 +304,7 @@ fn to_i64(n: u64) -> i64 {
 
 /// A page (0-based `page_num`, `page_size` capped at `PAGE_MAX`) as a row window.
 fn window(page_num: i64, page_size: i64) -> Result<Window> {
-    if page_num < 0 {
-        return Err(VideoError::InvalidInput("page_num must not be negative"));
-    }
-    if page_size <= 0 {
-        return Err(VideoError::InvalidInput("page_size must be positive"));
-    }
-    let limit = page_size.min(PAGE_MAX);
-    let offset = page_num
-        .checked_mul(limit)
-        .ok_or(VideoError::InvalidInput("page_num is too large"))?;
-    Ok(Window {
-        offset: offset as u64,
-        limit: limit as u64,
-    })
+    Window::of_page(page_num, page_size, PAGE_MAX).map_err(VideoError::InvalidInput)
 }
 
 fn validate_title(title: &str) -> Result<&str> {

@@ -94,12 +94,7 @@ pub struct Removed {
     pub comments: u64,
 }
 
-/// A page window, already validated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    pub offset: u64,
-    pub limit: u64,
-}
+pub use fanone_db::Window;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -36,12 +36,7 @@ pub struct SearchFilter {
     pub user_ids: Option<Vec<i64>>,
 }
 
-/// A window of a list: `offset` rows skipped, at most `limit` returned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    pub offset: u64,
-    pub limit: u64,
-}
+pub use fanone_db::Window;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
