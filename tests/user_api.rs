@@ -624,6 +624,11 @@ async fn data_survives_restart_and_body_limits_hold() {
     // the standalone signing key persists too, so old tokens still work
     assert_eq!(app.get("/user/info", Some(&tokens)).await.code(), 10000);
 
+    // a wrong method answers an envelope too
+    let r = app.http.delete(app.at("/user/login")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["base"]["code"], 10002);
     // oversized form body: a clear envelope, not a hang or a 500
     let huge = "x".repeat(2 << 20);
     let r = app

@@ -82,7 +82,17 @@ async fn edge(cx: &mut ServerContext, mut req: Request, next: Next) -> Response 
         r
     } else {
         let Ok(r) = next.run(cx, req).await;
-        r
+        if r.status() == StatusCode::METHOD_NOT_ALLOWED {
+            // the router answers an empty 405; clients of the contract expect an envelope
+            envelope::render::<()>(
+                StatusCode::METHOD_NOT_ALLOWED,
+                Code::Param.as_i32(),
+                "method not allowed",
+                None,
+            )
+        } else {
+            r
+        }
     };
     let h = resp.headers_mut();
     h.insert(
