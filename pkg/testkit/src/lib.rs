@@ -362,6 +362,22 @@ pub fn milvus_url() -> Option<String> {
     }
 }
 
+/// Connect to `url` with the migrations of `M` applied — twice, to check that
+/// migrating an up-to-date database is a no-op.
+pub async fn migrated<M: sea_orm_migration::MigratorTrait>(
+    url: &str,
+) -> sea_orm::DatabaseConnection {
+    let db = fanone_db::connect_and_migrate::<M>(url)
+        .await
+        .expect("connect and migrate");
+    drop(
+        fanone_db::connect_and_migrate::<M>(url)
+            .await
+            .expect("migrations are idempotent"),
+    );
+    db
+}
+
 /// A fresh SQLite database URL in `dir`.
 pub fn sqlite_database(dir: &std::path::Path, name: &str) -> String {
     format!(

@@ -113,14 +113,7 @@ async fn exercise(store: SeaChatStore) {
 async fn sqlite_store() {
     let dir = tempfile::tempdir().unwrap();
     let url = fanone_testkit::sqlite_database(dir.path(), "chat");
-    let db = fanone_db::connect_and_migrate::<Migrator>(&url)
-        .await
-        .unwrap();
-    // migrations are idempotent
-    let db2 = fanone_db::connect_and_migrate::<Migrator>(&url)
-        .await
-        .unwrap();
-    drop(db2);
+    let db = fanone_testkit::migrated::<Migrator>(&url).await;
     exercise(SeaChatStore::new(db)).await;
 }
 
@@ -129,12 +122,6 @@ async fn mariadb_store() {
     let Some(url) = fanone_testkit::mysql_database("fanone_chat_store").await else {
         return;
     };
-    let db = fanone_db::connect_and_migrate::<Migrator>(&url)
-        .await
-        .unwrap();
-    let db2 = fanone_db::connect_and_migrate::<Migrator>(&url)
-        .await
-        .unwrap();
-    drop(db2);
+    let db = fanone_testkit::migrated::<Migrator>(&url).await;
     exercise(SeaChatStore::new(db)).await;
 }

@@ -317,15 +317,7 @@ async fn replies_race_delete(store: &SeaInteractionStore) {
 }
 
 async fn exercise(url: &str) {
-    let db = fanone_db::connect_and_migrate::<Migrator>(url)
-        .await
-        .unwrap();
-    // migrations are idempotent
-    drop(
-        fanone_db::connect_and_migrate::<Migrator>(url)
-            .await
-            .unwrap(),
-    );
+    let db = fanone_testkit::migrated::<Migrator>(url).await;
     let counters = Counters::new(db.clone());
     let store = SeaInteractionStore::new(db, counters.clone());
     likes(&store).await;

@@ -85,14 +85,7 @@ async fn exercise(store: SeaSocialStore) {
 async fn sqlite_store() {
     let dir = tempfile::tempdir().unwrap();
     let url = fanone_testkit::sqlite_database(dir.path(), "social");
-    let db = fanone_db::connect_and_migrate::<Migrator>(&url)
-        .await
-        .unwrap();
-    // migrations are idempotent
-    let db2 = fanone_db::connect_and_migrate::<Migrator>(&url)
-        .await
-        .unwrap();
-    drop(db2);
+    let db = fanone_testkit::migrated::<Migrator>(&url).await;
     exercise(SeaSocialStore::new(db)).await;
 }
 
@@ -101,12 +94,6 @@ async fn mariadb_store() {
     let Some(url) = fanone_testkit::mysql_database("fanone_social_store").await else {
         return;
     };
-    let db = fanone_db::connect_and_migrate::<Migrator>(&url)
-        .await
-        .unwrap();
-    let db2 = fanone_db::connect_and_migrate::<Migrator>(&url)
-        .await
-        .unwrap();
-    drop(db2);
+    let db = fanone_testkit::migrated::<Migrator>(&url).await;
     exercise(SeaSocialStore::new(db)).await;
 }

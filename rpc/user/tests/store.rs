@@ -116,14 +116,7 @@ async fn exercise(store: SeaUserStore) {
 async fn sqlite_store() {
     let dir = tempfile::tempdir().unwrap();
     let url = fanone_testkit::sqlite_database(dir.path(), "user");
-    let db = fanone_db::connect_and_migrate::<Migrator>(&url)
-        .await
-        .unwrap();
-    // migrations are idempotent
-    let db2 = fanone_db::connect_and_migrate::<Migrator>(&url)
-        .await
-        .unwrap();
-    drop(db2);
+    let db = fanone_testkit::migrated::<Migrator>(&url).await;
     exercise(SeaUserStore::new(db)).await;
 }
 
@@ -132,12 +125,6 @@ async fn mariadb_store() {
     let Some(url) = fanone_testkit::mysql_database("fanone_user_store").await else {
         return;
     };
-    let db = fanone_db::connect_and_migrate::<Migrator>(&url)
-        .await
-        .unwrap();
-    let db2 = fanone_db::connect_and_migrate::<Migrator>(&url)
-        .await
-        .unwrap();
-    drop(db2);
+    let db = fanone_testkit::migrated::<Migrator>(&url).await;
     exercise(SeaUserStore::new(db)).await;
 }

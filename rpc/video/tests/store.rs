@@ -239,14 +239,7 @@ async fn exercise(store: SeaVideoStore) {
 async fn sqlite_store() {
     let dir = tempfile::tempdir().unwrap();
     let url = fanone_testkit::sqlite_database(dir.path(), "video");
-    let db = fanone_db::connect_and_migrate::<Migrator>(&url)
-        .await
-        .unwrap();
-    // migrations are idempotent
-    let db2 = fanone_db::connect_and_migrate::<Migrator>(&url)
-        .await
-        .unwrap();
-    drop(db2);
+    let db = fanone_testkit::migrated::<Migrator>(&url).await;
     exercise(SeaVideoStore::new(db)).await;
 }
 
@@ -255,12 +248,6 @@ async fn mariadb_store() {
     let Some(url) = fanone_testkit::mysql_database("fanone_video_store").await else {
         return;
     };
-    let db = fanone_db::connect_and_migrate::<Migrator>(&url)
-        .await
-        .unwrap();
-    let db2 = fanone_db::connect_and_migrate::<Migrator>(&url)
-        .await
-        .unwrap();
-    drop(db2);
+    let db = fanone_testkit::migrated::<Migrator>(&url).await;
     exercise(SeaVideoStore::new(db)).await;
 }
