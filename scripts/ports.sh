@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Free loopback TCP ports for throw-away servers (sourced, not run).
+#   . scripts/ports.sh
+#   port_free PORT                 -> status 0 when nothing listens on PORT
+#   pick_port VAR [OFFSET...]      -> sets VAR to a port P such that P and every
+#                                     P+OFFSET are free and not handed out before
+#                                     by this shell (FANONE_PORTS_TAKEN)
+# Ports are drawn from 20000-31999, below Linux's default ephemeral range
+# (32768-60999) so outgoing connections do not race us for them; offsets up to
+# +1000 (Nacos gRPC) stay below it too.
+
+# Ports this shell already handed out (space separated), so that two picks made
+# before either server starts never collide.
+FANONE_PORTS_TAKEN=${FANONE_PORTS_TAKEN:-}
+
+port_free() {
+  local p=$1
+  [ "$p" -ge 1 ] && [ "$p" -le 65535 ] || return 1
+  case " $FANONE_PORTS_TAKEN " in *" $p "*) return 1 ;; esac
+  # something accepting connections on loopback (this also covers 0.0.0.0 listeners)
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    return 1
+  fi
+  # a listener bound to another address only
+  if command -v ss >/dev/null 2>&1 && [ -n "$(ss -Htln "sport = :$p" 2>/dev/null)" ]; then
+    return 1
+  fi
+  return 0
+}
+
+pick_port() {
+  local var=$1 p off ok i
+  shift
+  for i in $(seq 1 200); do
+    p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 12000 ))
+    ok=1
+    port_free "$p" || ok=0
+    for off in "$@"; do
+      [ "$ok" = 1 ] || break
+      port_free $(( p + off )) || ok=0
+    done
+    if [ "$ok" = 1 ]; then
+      FANONE_PORTS_TAKEN="$FANONE_PORTS_TAKEN $p"
+      for off in "$@"; do FANONE_PORTS_TAKEN="$FANONE_PORTS_TAKEN $(( p + off ))"; done
+      printf -v "$var" '%s' "$p"
+      return 0
+    fi
+  done
+  echo "no free port found in 20000-31999 after $i tries" >&2
+  return 1
+}
