@@ -5,7 +5,7 @@
 #   pick_port VAR [OFFSET...]      -> sets VAR to a port P such that P and every
 #                                     P+OFFSET are free and not handed out before
 #                                     by this shell (FANONE_PORTS_TAKEN)
-# Ports are drawn from 20000-31999, below Linux's default ephemeral range
+# Ports are drawn from 20000-30999, below Linux's default ephemeral range
 # (32768-60999) so outgoing connections do not race us for them; offsets up to
 # +1000 (Nacos gRPC) stay below it too.
 
@@ -29,23 +29,23 @@ port_free() {
 }
 
 pick_port() {
-  local var=$1 p off ok i
+  local _var=$1 _p _off _ok _i
   shift
-  for i in $(seq 1 200); do
-    p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 12000 ))
-    ok=1
-    port_free "$p" || ok=0
-    for off in "$@"; do
-      [ "$ok" = 1 ] || break
-      port_free $(( p + off )) || ok=0
+  for _i in $(seq 1 200); do
+    _p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 11000 ))
+    _ok=1
+    port_free "$_p" || _ok=0
+    for _off in "$@"; do
+      [ "$_ok" = 1 ] || break
+      port_free $(( _p + _off )) || _ok=0
     done
-    if [ "$ok" = 1 ]; then
-      FANONE_PORTS_TAKEN="$FANONE_PORTS_TAKEN $p"
-      for off in "$@"; do FANONE_PORTS_TAKEN="$FANONE_PORTS_TAKEN $(( p + off ))"; done
-      printf -v "$var" '%s' "$p"
+    if [ "$_ok" = 1 ]; then
+      FANONE_PORTS_TAKEN="$FANONE_PORTS_TAKEN $_p"
+      for _off in "$@"; do FANONE_PORTS_TAKEN="$FANONE_PORTS_TAKEN $(( _p + _off ))"; done
+      printf -v "$_var" '%s' "$_p"
       return 0
     fi
   done
-  echo "no free port found in 20000-31999 after $i tries" >&2
+  echo "no free port found in 20000-30999 after $_i tries" >&2
   return 1
 }
