@@ -10,13 +10,12 @@
 # +1000 (Nacos gRPC) stay below it too.
 
 # Ports this shell already handed out (space separated), so that two picks made
-# before either server starts never collide.
+# before either server starts never collide. Not exported: port_free ignores it.
 FANONE_PORTS_TAKEN=${FANONE_PORTS_TAKEN:-}
 
 port_free() {
   local p=$1
   [ "$p" -ge 1 ] && [ "$p" -le 65535 ] || return 1
-  case " $FANONE_PORTS_TAKEN " in *" $p "*) return 1 ;; esac
   # something accepting connections on loopback (this also covers 0.0.0.0 listeners)
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
     return 1
@@ -28,16 +27,21 @@ port_free() {
   return 0
 }
 
+_port_pickable() {
+  case " $FANONE_PORTS_TAKEN " in *" $1 "*) return 1 ;; esac
+  port_free "$1"
+}
+
 pick_port() {
   local _var=$1 _p _off _ok _i
   shift
   for _i in $(seq 1 200); do
     _p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 11000 ))
     _ok=1
-    port_free "$_p" || _ok=0
+    _port_pickable "$_p" || _ok=0
     for _off in "$@"; do
       [ "$_ok" = 1 ] || break
-      port_free $(( _p + _off )) || _ok=0
+      _port_pickable $(( _p + _off )) || _ok=0
     done
     if [ "$_ok" = 1 ]; then
       FANONE_PORTS_TAKEN="$FANONE_PORTS_TAKEN $_p"

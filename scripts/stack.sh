@@ -104,15 +104,25 @@ up() {
   install_missing
   mkdir -p "$dir"
   local c port offs off ok addr lines=() ports=()
+  local -A port_of=() addr_of_c=()
+  # what an earlier `up` with other components left running stays in env and ports
+  for c in $all_components; do
+    want "$c" && continue
+    port=$(saved_port "$c")
+    if [ -n "$port" ] && running "$c"; then
+      port_of[$c]=$port
+      addr_of_c[$c]=$(addr_of "$c" "$port")
+    fi
+  done
   for c in $components; do
     port=$(saved_port "$c")
     offs=$(offsets_of "$c")
     if ! running "$c"; then
       # reuse the last port when it (and its companions) are still free
       ok=0
-      if [ -n "$port" ] && port_free "$port"; then
+      if [ -n "$port" ] && _port_pickable "$port"; then
         ok=1
-        for off in $offs; do port_free $(( port + off )) || ok=0; done
+        for off in $offs; do _port_pickable $(( port + off )) || ok=0; done
       fi
       if [ "$ok" = 1 ]; then
         FANONE_PORTS_TAKEN="$FANONE_PORTS_TAKEN $port"
@@ -123,24 +133,23 @@ up() {
       fi
       echo "stack: starting $c on 127.0.0.1:$port" >&2
     fi
+    port_of[$c]=$port
     addr=$("$scripts/$(script_of "$c")" start "$dir/$c" "$port") || {
-      echo "stack: $c did not start (log in $dir/$c); stopping the rest" >&2
-      ports+=("$c=$port")
+      echo "stack: $c did not start (log in $dir/$c/server.log); stopping the rest" >&2
+      local k
+      for k in $all_components; do
+        [ -z "${port_of[$k]:-}" ] || ports+=("$k=${port_of[$k]}")
+      done
       printf '%s\n' "${ports[@]}" >"$dir/ports"
       down
       exit 1
     }
-    ports+=("$c=$port")
-    lines+=("$(var_of "$c")=$addr")
+    addr_of_c[$c]=$addr
   done
-  # keep what an earlier `up` with other components left running
   for c in $all_components; do
-    want "$c" && continue
-    port=$(saved_port "$c")
-    if [ -n "$port" ] && running "$c"; then
-      ports+=("$c=$port")
-      lines+=("$(var_of "$c")=$(addr_of "$c" "$port")")
-    fi
+    [ -n "${port_of[$c]:-}" ] || continue
+    ports+=("$c=${port_of[$c]}")
+    lines+=("$(var_of "$c")=${addr_of_c[$c]}")
   done
   printf '%s\n' "${ports[@]}" >"$dir/ports"
   printf '%s\n' "${lines[@]}" >"$dir/env.tmp"
