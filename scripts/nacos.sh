@@ -7,8 +7,8 @@
 # The official Nacos server is not installable here; rnacos (crates.io, a Nacos server
 # re-implemented in Rust) speaks the Nacos v1 HTTP open API and the gRPC protocol of the
 # 2.x SDKs. It is built with `cargo install --locked` into a cache under
-# ~/.cache/fanone/tools (FANONE_TOOLS_DIR overrides the parent dir): 15-25 minutes on
-# 2 cores the first time, one binary afterwards.
+# ~/.cache/fanone/tools (FANONE_TOOLS_DIR overrides the parent dir) the first time:
+# 15-25 minutes on 2 idle cores, 50 on 2 busy ones; one 45 MB binary afterwards.
 # Ports: PORT = HTTP open API (/nacos/v1/...); PORT+1000 = gRPC, fixed because the
 # nacos-sdk clients derive it from server_addr as port+1000; the console is
 # PORT+2000 when free, else the next free port above it (FANONE_NACOS_CONSOLE_PORT
@@ -45,7 +45,7 @@ install() {
     fi
   fi
   rm -rf "$root.tmp"
-  echo "building rnacos $version with cargo install (15-25 min on 2 cores)..." >&2
+  echo "building rnacos $version with cargo install (15-50 min on 2 cores)..." >&2
   "$cargo" install rnacos --locked --version "$version" --root "$root.tmp" >&2 \
     || { echo "cargo install rnacos $version failed" >&2; exit 1; }
   rm -rf "$root"
@@ -62,7 +62,7 @@ case "$cmd" in
     install
     ;;
   start)
-    [ -x "$bin" ] || { echo "rnacos $version not built: scripts/nacos.sh install (cargo, 15-25 min)" >&2; exit 1; }
+    [ -x "$bin" ] || { echo "rnacos $version not built: scripts/nacos.sh install (cargo, 15-50 min)" >&2; exit 1; }
     if running; then
       echo "127.0.0.1:$(cut -d' ' -f1 "$dir/rnacos.ports")"
       exit 0

@@ -12,7 +12,7 @@
 # are remembered in DIR/ports and reused by the next `up` while they are free.
 # The servers: scripts/mariadb.sh, etcd.sh, nacos.sh, redis.sh, milvus.sh (one
 # sub-directory of DIR each). The first `up` on a machine builds rnacos with cargo
-# (15-25 minutes on 2 cores); apt packages need root.
+# (15-50 minutes on 2 cores); apt packages need root.
 set -euo pipefail
 
 cmd=${1:-status}
