@@ -1,23 +1,28 @@
 //! `fanone`: one binary for every way to run FanOne.
 //!
 //! - `fanone standalone`: the gateway and every service as real Thrift/HTTP servers
-//!   on loopback in one process, SQLite files and objects under the data dir.
-//! - `fanone gateway` / `fanone user`: one component each, for cluster deployments
-//!   (config file + `FANONE__*` env pointing at MySQL-protocol databases).
+//!   on loopback in one process, SQLite files and objects under the data dir, the
+//!   static registry in memory.
+//! - `fanone gateway` / `fanone user` / ...: one component each, for cluster
+//!   deployments (config file + `FANONE__*` env: MySQL-protocol databases, a
+//!   registry — etcd or Nacos — and the shared internal secret).
 //! - `fanone migrate`: bring every configured database schema up to date and exit.
+//!
+//! Every component starts the same way (`fanone_rpc`): bind, register (getting its
+//! snowflake worker id), open its stores and background jobs, serve; on SIGTERM it
+//! deregisters, stops its jobs and drains.
 
 use std::{
-    net::SocketAddr,
     path::{Path, PathBuf},
     sync::Arc,
-    time::Duration,
 };
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use fanone_config::{Config, DEV_JWT_SECRET};
-use fanone_gateway::{AppState, Limits, Upstreams};
-use tokio::net::TcpListener;
+use fanone_config::{Config, DEV_JWT_SECRET, SERVICES};
+use fanone_gateway::{AppState, Limits};
+use fanone_rpc::{Registered, Rpc};
+use futures::future::BoxFuture;
 
 #[derive(Parser)]
 #[command(name = "fanone", version, about = "FanOne video site")]
@@ -60,138 +65,173 @@ enum ImageAction {
     Reindex,
 }
 
+type Serving = BoxFuture<'static, Result<(), motore::BoxError>>;
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    let mut cfg = Config::load(cli.config.as_deref())?;
+    let file = cli.config.clone();
+    let mut cfg = Config::load(file.as_deref())?;
     fanone_telemetry::init(&cfg.telemetry.log, cfg.telemetry.json);
+    cfg.validate()?;
     match cli.command {
-        Command::Standalone => standalone(&mut cfg).await,
+        Command::Standalone => standalone(&mut cfg, file).await,
         Command::Gateway => {
             cfg.check_cluster()?;
-            let listener = bind(cfg.gateway.addr).await?;
-            let s = &cfg.services;
-            let upstreams = [
-                s.user.addr,
-                s.video.addr,
-                s.interaction.addr,
-                s.social.addr,
-                s.chat.addr,
-                s.image.addr,
-            ];
-            let state = gateway_state(&cfg, &listener, upstreams).await?;
-            announce(&[("gateway", format!("http://{}", listener.local_addr()?))]);
-            fanone_gateway::serve(state, listener)
-                .await
-                .map_err(anyhow::Error::from_boxed)
+            let rpc = connect(&cfg, file, "gateway").await?;
+            let (addr, serving) = gateway(&cfg, &rpc).await?;
+            announce(&[("gateway", addr)]);
+            serving.await.map_err(anyhow::Error::from_boxed)
         }
-        Command::User => run_service!(cfg, user, fanone_user),
-        Command::Video => run_service!(cfg, video, fanone_video),
-        Command::Interaction => run_service!(cfg, interaction, fanone_interaction),
-        Command::Social => run_service!(cfg, social, fanone_social),
-        Command::Chat => run_service!(cfg, chat, fanone_chat),
-        Command::Image { action: None } => {
-            let handler = fanone_image::open(&image_options(&cfg)).await?;
-            let listener = bind(cfg.services.image.addr).await?;
-            announce(&[("image", listener.local_addr()?.to_string())]);
-            fanone_image::serve(handler, listener)
-                .await
-                .map_err(anyhow::Error::from_boxed)
-        }
+        Command::User => component(&cfg, file, "user").await,
+        Command::Video => component(&cfg, file, "video").await,
+        Command::Interaction => component(&cfg, file, "interaction").await,
+        Command::Social => component(&cfg, file, "social").await,
+        Command::Chat => component(&cfg, file, "chat").await,
+        Command::Image { action: None } => component(&cfg, file, "image").await,
         Command::Image {
             action: Some(ImageAction::Reindex),
         } => reindex(&cfg).await,
         Command::Migrate => {
-            let s = &cfg.services;
-            fanone_user::migrate(&cfg.database_url("user", &s.user)).await?;
-            fanone_video::migrate(&cfg.database_url("video", &s.video)).await?;
-            fanone_interaction::migrate(&cfg.database_url("interaction", &s.interaction)).await?;
-            fanone_social::migrate(&cfg.database_url("social", &s.social)).await?;
-            fanone_chat::migrate(&cfg.database_url("chat", &s.chat)).await?;
-            fanone_image::migrate(&cfg.database_url("image", &s.image)).await?;
+            for name in SERVICES {
+                migrate(&cfg, name).await?;
+            }
             println!("migrations applied");
             Ok(())
         }
     }
 }
 
-/// One service in its own process: open its database, bind, announce, serve.
-macro_rules! run_service {
-    ($cfg:ident, $name:ident, $krate:ident) => {{
-        let svc = &$cfg.services.$name;
-        let url = $cfg.database_url(stringify!($name), svc);
-        let handler = $krate::open(&url, svc.node_id, &$cfg.tuning).await?;
-        let listener = bind(svc.addr).await?;
-        announce(&[(stringify!($name), listener.local_addr()?.to_string())]);
-        $krate::serve(handler, listener)
-            .await
-            .map_err(anyhow::Error::from_boxed)
-    }};
-}
-use run_service;
-
-/// Open a service's database and bind its listener (standalone).
-macro_rules! prepare {
-    ($cfg:ident, $name:ident, $krate:ident) => {{
-        let svc = &$cfg.services.$name;
-        let url = $cfg.database_url(stringify!($name), svc);
-        let handler = $krate::open(&url, svc.node_id, &$cfg.tuning).await?;
-        let listener = bind(svc.addr).await?;
-        let addr = listener.local_addr()?;
-        (handler, listener, addr)
-    }};
+/// The process's RPC kit, following the config center when configured.
+async fn connect(cfg: &Config, file: Option<PathBuf>, caller: &str) -> Result<Arc<Rpc>> {
+    let rpc = Arc::new(Rpc::connect(cfg, caller).await?);
+    rpc.follow_config(file, cfg).await?;
+    Ok(rpc)
 }
 
-async fn standalone(cfg: &mut Config) -> Result<()> {
+/// One service in its own process (cluster mode).
+async fn component(cfg: &Config, file: Option<PathBuf>, name: &str) -> Result<()> {
+    cfg.check_cluster()?;
+    let rpc = connect(cfg, file, name).await?;
+    let (addr, serving) = service(cfg, &rpc, name).await?;
+    announce(&[(name, addr)]);
+    serving.await.map_err(anyhow::Error::from_boxed)
+}
+
+/// Register service `name`, open its stores and jobs, and return its announced
+/// address and the future that serves it.
+async fn service(cfg: &Config, rpc: &Arc<Rpc>, name: &str) -> Result<(String, Serving)> {
+    let svc = cfg
+        .services
+        .get(name)
+        .with_context(|| format!("unknown service {name}"))?;
+    let reg = rpc.register(name, svc.addr, svc.node_id).await?;
+    let addr = reg.instance.addr.to_string();
+    let (url, worker, tuning, jobs) = (
+        cfg.database_url(name, svc),
+        reg.worker_id,
+        &cfg.tuning,
+        rpc.jobs().as_ref(),
+    );
+    let rpc = rpc.clone();
+    let serving: Serving = match name {
+        "user" => {
+            let h = fanone_user::open(&url, worker, tuning, jobs).await?;
+            let server = volo_gen::user::UserServiceServer::new(h);
+            Box::pin(async move { rpc.serve(server, reg).await })
+        }
+        "video" => {
+            let h = fanone_video::open(&url, worker, tuning, jobs).await?;
+            let server = volo_gen::video::VideoServiceServer::new(h);
+            Box::pin(async move { rpc.serve(server, reg).await })
+        }
+        "interaction" => {
+            let h = fanone_interaction::open(&url, worker, tuning, jobs).await?;
+            let server = volo_gen::interaction::InteractionServiceServer::new(h);
+            Box::pin(async move { rpc.serve(server, reg).await })
+        }
+        "social" => {
+            let h = fanone_social::open(&url, worker, tuning, jobs).await?;
+            let server = volo_gen::social::SocialServiceServer::new(h);
+            Box::pin(async move { rpc.serve(server, reg).await })
+        }
+        "chat" => {
+            let h = fanone_chat::open(&url, worker, tuning, jobs).await?;
+            let server = volo_gen::chat::ChatServiceServer::new(h);
+            Box::pin(async move { rpc.serve(server, reg).await })
+        }
+        "image" => {
+            let h = fanone_image::open(&image_options(cfg, worker), jobs).await?;
+            let server = volo_gen::image::ImageServiceServer::new(h);
+            Box::pin(async move { rpc.serve(server, reg).await })
+        }
+        other => anyhow::bail!("unknown service {other}"),
+    };
+    Ok((addr, serving))
+}
+
+/// Apply the migrations of service `name`.
+async fn migrate(cfg: &Config, name: &str) -> Result<()> {
+    let svc = cfg
+        .services
+        .get(name)
+        .with_context(|| format!("unknown service {name}"))?;
+    let url = cfg.database_url(name, svc);
+    match name {
+        "user" => fanone_user::migrate(&url).await?,
+        "video" => fanone_video::migrate(&url).await?,
+        "interaction" => fanone_interaction::migrate(&url).await?,
+        "social" => fanone_social::migrate(&url).await?,
+        "chat" => fanone_chat::migrate(&url).await?,
+        "image" => fanone_image::migrate(&url).await?,
+        other => anyhow::bail!("unknown service {other}"),
+    }
+    Ok(())
+}
+
+/// Register the gateway and build its state; returns its URL and the serving future.
+async fn gateway(cfg: &Config, rpc: &Arc<Rpc>) -> Result<(String, Serving)> {
+    let reg = rpc
+        .register("gateway", cfg.gateway.addr, cfg.gateway.node_id)
+        .await?;
+    let state = gateway_state(cfg, rpc, &reg).await?;
+    let url = format!("http://{}", reg.listener.local_addr()?);
+    let rpc = rpc.clone();
+    Ok((
+        url,
+        Box::pin(async move { fanone_gateway::serve(state, rpc, reg).await }),
+    ))
+}
+
+async fn standalone(cfg: &mut Config, file: Option<PathBuf>) -> Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("create data dir {}", cfg.data_dir.display()))?;
     if cfg.auth.jwt_secret == DEV_JWT_SECRET {
         cfg.auth.jwt_secret = local_secret(&cfg.data_dir)?;
     }
-    let (user, user_l, user_a) = prepare!(cfg, user, fanone_user);
-    let (video, video_l, video_a) = prepare!(cfg, video, fanone_video);
-    let (inter, inter_l, inter_a) = prepare!(cfg, interaction, fanone_interaction);
-    let (social, social_l, social_a) = prepare!(cfg, social, fanone_social);
-    let (chat, chat_l, chat_a) = prepare!(cfg, chat, fanone_chat);
-    let image = fanone_image::open(&image_options(cfg)).await?;
-    let image_l = bind(cfg.services.image.addr).await?;
-    let image_a = image_l.local_addr()?;
-
-    let gw_listener = bind(cfg.gateway.addr).await?;
-    let upstreams = [user_a, video_a, inter_a, social_a, chat_a, image_a];
-    let state = gateway_state(cfg, &gw_listener, upstreams).await?;
-    announce(&[
-        ("gateway", format!("http://{}", gw_listener.local_addr()?)),
-        ("user", user_a.to_string()),
-        ("video", video_a.to_string()),
-        ("interaction", inter_a.to_string()),
-        ("social", social_a.to_string()),
-        ("chat", chat_a.to_string()),
-        ("image", image_a.to_string()),
-        ("data", cfg.data_dir.display().to_string()),
-    ]);
-    tokio::try_join!(
-        fanone_user::serve(user, user_l),
-        fanone_video::serve(video, video_l),
-        fanone_interaction::serve(inter, inter_l),
-        fanone_social::serve(social, social_l),
-        fanone_chat::serve(chat, chat_l),
-        fanone_image::serve(image, image_l),
-        fanone_gateway::serve(state, gw_listener),
-    )
-    .map_err(anyhow::Error::from_boxed)?;
+    let rpc = connect(cfg, file, "standalone").await?;
+    let mut parts = Vec::new();
+    let mut serving = Vec::new();
+    for name in SERVICES {
+        let (addr, fut) = service(cfg, &rpc, name).await?;
+        parts.push((name, addr));
+        serving.push(fut);
+    }
+    let (gw, fut) = gateway(cfg, &rpc).await?;
+    serving.push(fut);
+    parts.insert(0, ("gateway", gw));
+    parts.push(("data", cfg.data_dir.display().to_string()));
+    announce(&parts);
+    futures::future::try_join_all(serving)
+        .await
+        .map_err(anyhow::Error::from_boxed)?;
     Ok(())
 }
 
-/// Addresses in order: user, video, interaction, social, chat, image.
-async fn gateway_state(
-    cfg: &Config,
-    listener: &TcpListener,
-    [user, video, interaction, social, chat, image]: [SocketAddr; 6],
-) -> Result<Arc<AppState>> {
+async fn gateway_state(cfg: &Config, rpc: &Rpc, reg: &Registered) -> Result<Arc<AppState>> {
     let store = fanone_storage::LocalStore::open(cfg.storage_dir()).await?;
     let public_url = if cfg.gateway.public_url.is_empty() {
-        format!("http://{}", listener.local_addr()?)
+        format!("http://{}", reg.instance.addr)
     } else {
         cfg.gateway.public_url.clone()
     };
@@ -200,15 +240,6 @@ async fn gateway_state(
         cfg.auth.access_ttl_secs,
         cfg.auth.refresh_ttl_secs,
     );
-    let upstreams = Upstreams {
-        user,
-        video,
-        interaction,
-        social,
-        chat,
-        image,
-        rpc_timeout: Duration::from_millis(cfg.gateway.rpc_timeout_ms),
-    };
     let limits = Limits {
         max_body_bytes: cfg.gateway.max_body_bytes,
         max_avatar_bytes: cfg.gateway.max_avatar_bytes,
@@ -217,16 +248,22 @@ async fn gateway_state(
     };
     let events = fanone_events::EventBus::open(&cfg.events_url()).await?;
     Ok(Arc::new(AppState::new(
-        &upstreams, jwt, store, limits, public_url, events,
+        rpc,
+        reg.worker_id,
+        jwt,
+        store,
+        limits,
+        public_url,
+        events,
     )))
 }
 
 /// Options of the image service from the configuration.
-fn image_options(cfg: &Config) -> fanone_image::Options {
+fn image_options(cfg: &Config, node_id: u16) -> fanone_image::Options {
     let svc = &cfg.services.image;
     fanone_image::Options {
         database_url: cfg.database_url("image", svc),
-        node_id: svc.node_id,
+        node_id,
         events_url: cfg.events_url(),
         model_path: model_path(&cfg.image.model_path),
         milvus_url: cfg.image.milvus_url.clone(),
@@ -256,7 +293,7 @@ fn model_path(configured: &Path) -> PathBuf {
 
 /// `fanone image reindex`: rebuild every vector from the image table.
 async fn reindex(cfg: &Config) -> Result<()> {
-    let svc = fanone_image::open_service(&image_options(cfg)).await?;
+    let svc = fanone_image::open_service(&image_options(cfg, cfg.services.image.node_id)).await?;
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -274,12 +311,6 @@ async fn reindex(cfg: &Config) -> Result<()> {
     bar.finish();
     println!("reindexed {ok} images, {failed} failed (see the log)");
     Ok(())
-}
-
-async fn bind(addr: SocketAddr) -> Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("bind {addr}"))
 }
 
 /// Human line plus one machine-readable line (`FANONE_READY k=v ...`) on stdout.

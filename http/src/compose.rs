@@ -24,12 +24,20 @@ pub async fn videos(
         caller_id: caller.unwrap_or(0),
         video_ids: videos.iter().map(|v| v.id).collect(),
     };
+    // counts decorate a list; without the interaction service the list still answers
+    // (counts 0) rather than failing the page — see docs/operations.md, degradation
     let stats: HashMap<i64, base::VideoStats> =
-        from_rpc(st.interaction.m_get_video_stats(req).await)?
-            .stats
-            .into_iter()
-            .map(|s| (s.video_id, s))
-            .collect();
+        match from_rpc(st.interaction.m_get_video_stats(req).await) {
+            Ok(r) => r.stats.into_iter().map(|s| (s.video_id, s)).collect(),
+            Err(e) if e.is_unavailable() => {
+                tracing::warn!(
+                    videos = videos.len(),
+                    "interaction service unavailable: answering the list without counts (degraded)"
+                );
+                HashMap::new()
+            }
+            Err(e) => return Err(e),
+        };
     Ok(videos
         .into_iter()
         .map(|v| {

@@ -17,7 +17,6 @@ use std::{sync::Arc, time::Instant};
 
 use fanone_errno::Code;
 use http::{HeaderValue, Method, StatusCode, Uri, header};
-use tokio::net::TcpListener;
 use volo::net::incoming::DefaultIncoming;
 use volo_http::{
     context::ServerContext,
@@ -31,7 +30,7 @@ use volo_http::{
     utils::Extension,
 };
 
-pub use state::{AppState, Limits, State, Upstreams};
+pub use state::{AppState, Limits, State};
 
 /// All routes of the contract, with identity resolution and shared state.
 pub fn router(state: State) -> Router {
@@ -117,11 +116,20 @@ async fn edge(cx: &mut ServerContext, mut req: Request, next: Next) -> Response 
     resp
 }
 
-/// Serve the gateway on an already bound listener until a shutdown signal.
-pub async fn serve(state: Arc<AppState>, listener: TcpListener) -> Result<(), motore::BoxError> {
-    tracing::info!(addr = ?listener.local_addr().ok(), "gateway listening");
+/// Serve the gateway on its registered listener until a shutdown signal; then
+/// withdraw it from the registry, stop the background jobs and drain.
+pub async fn serve(
+    state: Arc<AppState>,
+    rpc: Arc<fanone_rpc::Rpc>,
+    registered: fanone_rpc::Registered,
+) -> Result<(), motore::BoxError> {
+    let fanone_rpc::Registered {
+        listener, instance, ..
+    } = registered;
+    tracing::info!(addr = %instance.addr, "gateway listening");
     Server::new(router(state))
         .layer(middleware::from_fn(edge))
+        .register_shutdown_hook(rpc.shutdown_hook(instance))
         .run(DefaultIncoming::from(listener))
         .await
 }

@@ -1,9 +1,10 @@
 //! What every handler shares: service clients, token issuer, object store, limits.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use fanone_auth::Jwt;
 use fanone_id::Snowflake;
+use fanone_rpc::Rpc;
 use fanone_storage::LocalStore;
 use volo_gen::{
     chat::{ChatServiceClient, ChatServiceClientBuilder},
@@ -36,18 +37,6 @@ impl Limits {
     }
 }
 
-/// Addresses of the services the gateway calls.
-#[derive(Debug, Clone)]
-pub struct Upstreams {
-    pub user: SocketAddr,
-    pub video: SocketAddr,
-    pub interaction: SocketAddr,
-    pub social: SocketAddr,
-    pub chat: SocketAddr,
-    pub image: SocketAddr,
-    pub rpc_timeout: Duration,
-}
-
 pub struct AppState {
     pub user: UserServiceClient,
     pub video: VideoServiceClient,
@@ -70,53 +59,30 @@ pub struct AppState {
 pub type State = Arc<AppState>;
 
 impl AppState {
+    /// Clients of every service come from `rpc` (discovery, round robin, breaker,
+    /// credential); `worker_id` is this gateway's snowflake worker id.
     pub fn new(
-        upstreams: &Upstreams,
+        rpc: &Rpc,
+        worker_id: u16,
         jwt: Jwt,
         store: LocalStore,
         limits: Limits,
         public_url: String,
         events: fanone_events::EventBus,
     ) -> Self {
-        let t = Some(upstreams.rpc_timeout);
-        // embedding an image is CPU work measured in tens of milliseconds per core;
-        // under load a search may queue, so it gets a longer deadline
-        let image_t = Some(
-            upstreams
-                .rpc_timeout
-                .max(std::time::Duration::from_secs(30)),
-        );
         Self {
-            user: UserServiceClientBuilder::new("user")
-                .address(upstreams.user)
-                .rpc_timeout(t)
-                .build(),
-            video: VideoServiceClientBuilder::new("video")
-                .address(upstreams.video)
-                .rpc_timeout(t)
-                .build(),
-            interaction: InteractionServiceClientBuilder::new("interaction")
-                .address(upstreams.interaction)
-                .rpc_timeout(t)
-                .build(),
-            social: SocialServiceClientBuilder::new("social")
-                .address(upstreams.social)
-                .rpc_timeout(t)
-                .build(),
-            chat: ChatServiceClientBuilder::new("chat")
-                .address(upstreams.chat)
-                .rpc_timeout(t)
-                .build(),
-            image: ImageServiceClientBuilder::new("image")
-                .address(upstreams.image)
-                .rpc_timeout(image_t)
-                .build(),
+            user: rpc.client(UserServiceClientBuilder::new("user")),
+            video: rpc.client(VideoServiceClientBuilder::new("video")),
+            interaction: rpc.client(InteractionServiceClientBuilder::new("interaction")),
+            social: rpc.client(SocialServiceClientBuilder::new("social")),
+            chat: rpc.client(ChatServiceClientBuilder::new("chat")),
+            image: rpc.client(ImageServiceClientBuilder::new("image")),
             events,
             jwt,
             store,
             limits,
             public_url: public_url.trim_end_matches('/').to_owned(),
-            ids: Snowflake::new(0),
+            ids: Snowflake::new(worker_id),
             hub: Arc::default(),
         }
     }

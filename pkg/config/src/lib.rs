@@ -36,6 +36,189 @@ pub struct Config {
     pub events: EventsConfig,
     pub image: ImageConfig,
     pub telemetry: TelemetryConfig,
+    pub registry: RegistryConfig,
+    pub rpc: RpcConfig,
+    pub features: Features,
+}
+
+/// Switches an operator can flip at run time (config center).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Features {
+    /// New accounts can be created (`/user/register`).
+    pub registration: bool,
+    /// Reverse image search (`/user/image/search`) is served.
+    pub image_search: bool,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Self {
+            registration: true,
+            image_search: true,
+        }
+    }
+}
+
+/// The settings the config center may change while the process runs; everything
+/// else needs a restart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Live {
+    /// `telemetry.log`
+    pub log: String,
+    /// `rpc.breaker`
+    pub breaker: BreakerConfig,
+    /// `features`
+    pub features: Features,
+    /// `gateway.max_body_bytes`, `gateway.max_avatar_bytes`, `gateway.max_video_bytes`,
+    /// `image.max_bytes`
+    pub max_body_bytes: u64,
+    pub max_avatar_bytes: u64,
+    pub max_video_bytes: u64,
+    pub max_search_image_bytes: u64,
+}
+
+/// Every Thrift service of the system, as named in config sections, subcommands,
+/// the registry and the Thrift clients. The one list of services.
+pub const SERVICES: [&str; 6] = ["user", "video", "interaction", "social", "chat", "image"];
+
+/// Where components find each other (DESIGN.md rule 7).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistryBackend {
+    /// The addresses in `services.<name>.addr` (standalone, or a fixed deployment).
+    #[default]
+    Static,
+    /// etcd v3: leased keys under `<namespace>/services/`, watched by prefix.
+    Etcd,
+    /// Nacos naming: ephemeral instances, pushed to subscribers.
+    Nacos,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RegistryConfig {
+    pub backend: RegistryBackend,
+    /// Comma-separated servers: etcd client URLs (`http://127.0.0.1:2379`) or Nacos
+    /// addresses (`127.0.0.1:8848`, the HTTP port; the SDK speaks gRPC on port + 1000).
+    pub endpoints: String,
+    /// etcd key prefix / Nacos namespace id (empty = Nacos' public namespace).
+    pub namespace: String,
+    /// Nacos group of services and config.
+    pub group: String,
+    /// Lease of a registration (etcd), in seconds: a crashed instance disappears
+    /// within this time. Nacos' own heartbeat decides there (see docs/operations.md).
+    pub ttl_secs: u64,
+    /// Host other components use to reach this one; empty = the bound IP (which then
+    /// must not be a wildcard address).
+    pub advertise_host: String,
+    /// Registration weight of this instance (1..=100).
+    pub weight: u32,
+    /// Watch the registry's config (etcd key `<namespace>/config`, Nacos data id
+    /// `fanone.toml`) and apply run-time changes (see [`Live`]).
+    pub config_center: bool,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            backend: RegistryBackend::Static,
+            endpoints: String::new(),
+            namespace: "fanone".to_owned(),
+            group: "DEFAULT_GROUP".to_owned(),
+            ttl_secs: 10,
+            advertise_host: String::new(),
+            weight: 10,
+            config_center: false,
+        }
+    }
+}
+
+impl RegistryConfig {
+    /// The configured servers, trimmed, without empty entries.
+    pub fn endpoint_list(&self) -> Vec<String> {
+        self.endpoints
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// How components call each other over Thrift.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RpcConfig {
+    /// Shared secret that proves a Thrift caller is inside the system (an HMAC in
+    /// TTHeader metainfo, see docs/security.md). Required (32+ bytes) in cluster
+    /// mode; standalone makes a random one per process.
+    pub internal_secret: String,
+    /// How long one credential is accepted, in seconds (allows for clock skew).
+    pub credential_ttl_secs: u64,
+    /// Further instances tried after a transport failure (never after an answer).
+    pub retries: usize,
+    pub breaker: BreakerConfig,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        Self {
+            internal_secret: String::new(),
+            credential_ttl_secs: 60,
+            retries: 2,
+            breaker: BreakerConfig::default(),
+        }
+    }
+}
+
+/// The circuit breaker kept per service instance by every client.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct BreakerConfig {
+    pub enabled: bool,
+    /// Length of the sliding window of outcomes, in milliseconds.
+    pub window_ms: u64,
+    /// Fewest calls in the window before the failure ratio can open the breaker.
+    pub min_requests: u32,
+    /// Failure ratio (0..=1) in the window that opens the breaker.
+    pub failure_ratio: f64,
+    /// Consecutive failures that open the breaker whatever the window says.
+    pub consecutive_failures: u32,
+    /// How long an open breaker refuses calls before letting probes through.
+    pub open_ms: u64,
+    /// Successful probes in half-open state that close the breaker.
+    pub half_open_probes: u32,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window_ms: 10_000,
+            min_requests: 20,
+            failure_ratio: 0.5,
+            consecutive_failures: 5,
+            open_ms: 5_000,
+            half_open_probes: 3,
+        }
+    }
+}
+
+impl BreakerConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Rule(format!("rpc.breaker: {m}")));
+        if !(self.failure_ratio > 0.0 && self.failure_ratio <= 1.0) {
+            return bad("failure_ratio must be in (0, 1]");
+        }
+        if self.window_ms < 100 || self.open_ms == 0 {
+            return bad("window_ms must be >= 100 and open_ms > 0");
+        }
+        if self.consecutive_failures == 0 || self.half_open_probes == 0 {
+            return bad("consecutive_failures and half_open_probes must be > 0");
+        }
+        Ok(())
+    }
 }
 
 /// The event queue between services (DESIGN.md rule 2).
@@ -110,8 +293,8 @@ pub struct GatewayConfig {
     pub max_avatar_bytes: u64,
     /// Largest video upload, in bytes.
     pub max_video_bytes: u64,
-    /// Deadline of one call to a service, in milliseconds.
-    pub rpc_timeout_ms: u64,
+    /// Snowflake worker id with the static registry (a registry leases one instead).
+    pub node_id: u16,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -149,8 +332,13 @@ pub struct ServiceConfig {
     /// `sqlite://path?mode=rwc` or `mysql://user:pass@host:port/db`.
     /// Empty = `sqlite://<data_dir>/<service>.db?mode=rwc`.
     pub database_url: String,
-    /// Worker id of this instance for snowflake ids (0..=1023).
+    /// Worker id of this instance for snowflake ids (0..=1023) with the static
+    /// registry; with etcd or Nacos every instance leases a unique one instead.
     pub node_id: u16,
+    /// Deadline of one call to this service (all attempts), in milliseconds.
+    pub timeout_ms: u64,
+    /// Deadline of opening a connection to one instance, in milliseconds.
+    pub connect_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -174,6 +362,9 @@ impl Default for Config {
             events: EventsConfig::default(),
             image: ImageConfig::default(),
             telemetry: TelemetryConfig::default(),
+            registry: RegistryConfig::default(),
+            rpc: RpcConfig::default(),
+            features: Features::default(),
         }
     }
 }
@@ -186,7 +377,7 @@ impl Default for GatewayConfig {
             max_body_bytes: 1 << 20,
             max_avatar_bytes: 5 << 20,
             max_video_bytes: 200 << 20,
-            rpc_timeout_ms: 3000,
+            node_id: 0,
         }
     }
 }
@@ -217,8 +408,40 @@ impl Default for Services {
             interaction: ServiceConfig::on_port(10013),
             social: ServiceConfig::on_port(10014),
             chat: ServiceConfig::on_port(10015),
-            image: ServiceConfig::on_port(10016),
+            // embedding an image is CPU work of tens of milliseconds per core: under
+            // load a search may queue, so it gets a longer deadline
+            image: ServiceConfig {
+                timeout_ms: 30_000,
+                ..ServiceConfig::on_port(10016)
+            },
         }
+    }
+}
+
+impl Services {
+    /// The section of a service by its name in [`SERVICES`].
+    pub fn get(&self, name: &str) -> Option<&ServiceConfig> {
+        Some(match name {
+            "user" => &self.user,
+            "video" => &self.video,
+            "interaction" => &self.interaction,
+            "social" => &self.social,
+            "chat" => &self.chat,
+            "image" => &self.image,
+            _ => return None,
+        })
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut ServiceConfig> {
+        Some(match name {
+            "user" => &mut self.user,
+            "video" => &mut self.video,
+            "interaction" => &mut self.interaction,
+            "social" => &mut self.social,
+            "chat" => &mut self.chat,
+            "image" => &mut self.image,
+            _ => return None,
+        })
     }
 }
 
@@ -228,6 +451,8 @@ impl ServiceConfig {
             addr: ([127, 0, 0, 1], port).into(),
             database_url: String::new(),
             node_id: 1,
+            timeout_ms: 3000,
+            connect_timeout_ms: 500,
         }
     }
 }
@@ -250,14 +475,52 @@ impl Default for TelemetryConfig {
 impl Config {
     /// Defaults, then `file` (if given), then `FANONE__*` environment variables.
     pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        Self::load_with(file, None)
+    }
+
+    /// [`Config::load`] with one more layer on top: a TOML document from the config
+    /// center (etcd key / Nacos data id).
+    pub fn load_with(
+        file: Option<&std::path::Path>,
+        overlay: Option<&str>,
+    ) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment = figment.merge(Env::prefixed("FANONE__").split("__"));
+        if let Some(overlay) = overlay {
+            figment = figment.merge(Toml::string(overlay));
+        }
         figment
             .extract()
             .map_err(|e| ConfigError::Invalid(Box::new(e)))
+    }
+
+    /// The run-time changeable part.
+    pub fn live(&self) -> Live {
+        Live {
+            log: self.telemetry.log.clone(),
+            breaker: self.rpc.breaker.clone(),
+            features: self.features.clone(),
+            max_body_bytes: self.gateway.max_body_bytes,
+            max_avatar_bytes: self.gateway.max_avatar_bytes,
+            max_video_bytes: self.gateway.max_video_bytes,
+            max_search_image_bytes: self.image.max_bytes,
+        }
+    }
+
+    /// This configuration with the run-time changeable part replaced by `live`.
+    pub fn with_live(&self, live: &Live) -> Config {
+        let mut c = self.clone();
+        c.telemetry.log = live.log.clone();
+        c.rpc.breaker = live.breaker.clone();
+        c.features = live.features.clone();
+        c.gateway.max_body_bytes = live.max_body_bytes;
+        c.gateway.max_avatar_bytes = live.max_avatar_bytes;
+        c.gateway.max_video_bytes = live.max_video_bytes;
+        c.image.max_bytes = live.max_search_image_bytes;
+        c
     }
 
     /// Rules for deployments that talk to real infrastructure: no development secrets.
@@ -266,6 +529,40 @@ impl Config {
             return Err(ConfigError::Rule(
                 "auth.jwt_secret must be set to a private value of 32+ bytes in cluster mode"
                     .into(),
+            ));
+        }
+        if self.rpc.internal_secret.len() < 32 {
+            return Err(ConfigError::Rule(
+                "rpc.internal_secret must be set to a private value of 32+ bytes in cluster mode"
+                    .into(),
+            ));
+        }
+        self.validate()
+    }
+
+    /// Rules every mode obeys.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.rpc.breaker.validate()?;
+        let g = &self.gateway;
+        if g.max_body_bytes < 1024
+            || g.max_avatar_bytes == 0
+            || g.max_video_bytes == 0
+            || self.image.max_bytes == 0
+        {
+            return Err(ConfigError::Rule(
+                "size limits must be positive (max_body_bytes >= 1024)".into(),
+            ));
+        }
+        if self.registry.backend != RegistryBackend::Static
+            && self.registry.endpoint_list().is_empty()
+        {
+            return Err(ConfigError::Rule(
+                "registry.endpoints must name the registry's servers".into(),
+            ));
+        }
+        if !(1..=100).contains(&self.registry.weight) {
+            return Err(ConfigError::Rule(
+                "registry.weight must be in 1..=100".into(),
             ));
         }
         Ok(())
@@ -351,7 +648,40 @@ mod tests {
         assert!(cfg.check_cluster().is_err());
         let mut ok = cfg.clone();
         ok.auth.jwt_secret = "x".repeat(40);
+        assert!(
+            ok.check_cluster().is_err(),
+            "internal secret is required too"
+        );
+        ok.rpc.internal_secret = "y".repeat(32);
         assert!(ok.check_cluster().is_ok());
+        ok.rpc.breaker.failure_ratio = 1.5;
+        assert!(ok.check_cluster().is_err());
+        ok.rpc.breaker.failure_ratio = 0.5;
+        ok.registry.backend = RegistryBackend::Etcd;
+        assert!(ok.validate().is_err(), "a registry needs endpoints");
+        ok.registry.endpoints = " http://a:2379, ,http://b:2379".into();
+        assert_eq!(
+            ok.registry.endpoint_list(),
+            ["http://a:2379", "http://b:2379"]
+        );
+        assert!(ok.validate().is_ok());
+    }
+
+    #[test]
+    fn config_center_overlay_wins_and_live_part_is_separable() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FANONE__RPC__BREAKER__OPEN_MS", "7000");
+            let overlay = "[rpc.breaker]\nopen_ms = 9000\n[features]\nregistration = false\n";
+            let base = Config::load(None).expect("base");
+            let cfg = Config::load_with(None, Some(overlay)).expect("overlay");
+            assert_eq!(base.rpc.breaker.open_ms, 7000, "env over defaults");
+            assert_eq!(cfg.rpc.breaker.open_ms, 9000, "overlay over env");
+            assert!(!cfg.features.registration);
+            let live = cfg.live();
+            assert_eq!(base.with_live(&live), cfg, "only live keys changed");
+            assert!(Config::load_with(None, Some("[rpc.breaker]\nopen_ms = \"x\"")).is_err());
+            Ok(())
+        });
     }
 
     #[test]

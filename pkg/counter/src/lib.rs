@@ -209,18 +209,17 @@ impl Counters {
         Ok(folded)
     }
 
-    /// Settle every `every` in the background.
-    pub fn spawn_settler(self: Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if let Err(e) = self.settle().await {
-                    tracing::warn!(error = %e, "settling counters failed; will retry");
-                }
-            }
-        })
+    /// Settle every `every` (0 = never) as a background job owned by `jobs`.
+    pub fn settle_every(
+        self: Arc<Self>,
+        jobs: &fanone_jobs::Jobs,
+        name: &'static str,
+        every: Duration,
+    ) {
+        jobs.every(name, every, move || {
+            let me = self.clone();
+            async move { me.settle().await }
+        });
     }
 
     fn backend(&self) -> DbBackend {

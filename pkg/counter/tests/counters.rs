@@ -54,7 +54,9 @@ async fn exercise(db: DatabaseConnection) {
     assert_eq!(c.get(LIKES, 11).await.unwrap(), 1);
 
     // many concurrent increments, settled while they run: nothing lost or doubled
-    let settler = c.clone().spawn_settler(std::time::Duration::from_millis(5));
+    let settler = fanone_jobs::Jobs::new();
+    c.clone()
+        .settle_every(&settler, "test-settle", std::time::Duration::from_millis(5));
     let mut tasks = Vec::new();
     for t in 0..8 {
         let db = db.clone();
@@ -69,7 +71,7 @@ async fn exercise(db: DatabaseConnection) {
     for t in tasks {
         t.await.unwrap();
     }
-    settler.abort();
+    settler.shutdown(std::time::Duration::from_secs(1)).await;
     let got = c.get_many(VISITS, &[20, 21, 22, 99]).await.unwrap();
     assert_eq!(got[&20] + got[&21] + got[&22], 400);
     assert_eq!(got[&99], 50 * (0..8).sum::<i64>());

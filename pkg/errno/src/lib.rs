@@ -23,10 +23,13 @@ pub enum Code {
     Forbidden = 10008,
     Duplicate = 10009,
     ChatNotAllowed = 10010,
+    /// A service the request needs cannot be reached in time (down, overloaded, or
+    /// every instance's breaker open). Retrying later may succeed.
+    Unavailable = 10011,
 }
 
 impl Code {
-    pub const ALL: [Code; 11] = [
+    pub const ALL: [Code; 12] = [
         Code::Success,
         Code::Internal,
         Code::Param,
@@ -38,6 +41,7 @@ impl Code {
         Code::Forbidden,
         Code::Duplicate,
         Code::ChatNotAllowed,
+        Code::Unavailable,
     ];
 
     pub fn as_i32(self) -> i32 {
@@ -66,6 +70,7 @@ impl Code {
             Code::Forbidden => "permission denied",
             Code::Duplicate => "duplicate or no-op action",
             Code::ChatNotAllowed => "chat not allowed",
+            Code::Unavailable => "service unavailable, please retry",
         }
     }
 }
@@ -125,11 +130,20 @@ impl From<BizError> for Error {
     }
 }
 
-/// Failure of a remote call: either the callee's business error or a transport failure.
+/// Failure of a remote call that produced no answer (no instance, refused,
+/// deadline, breaker open, broken connection): the service is unavailable. Business
+/// errors are answers and never arrive here.
 impl From<volo_thrift::ClientError> for Error {
     fn from(e: volo_thrift::ClientError) -> Self {
         tracing::error!(error = %e, "rpc call failed");
-        Error::new(Code::Internal, "service unavailable")
+        Error::new(Code::Unavailable, Code::Unavailable.message())
+    }
+}
+
+impl Error {
+    /// True for a failure to reach a service (as opposed to its answer).
+    pub fn is_unavailable(&self) -> bool {
+        self.code == Code::Unavailable
     }
 }
 

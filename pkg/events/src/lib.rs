@@ -152,17 +152,17 @@ impl EventBus {
     /// `Ok` after logging them.
     pub fn consume<F, Fut>(
         &self,
+        jobs: &fanone_jobs::Jobs,
         group: &'static str,
         topic: &'static str,
         retry: Duration,
         handler: F,
-    ) -> tokio::task::JoinHandle<()>
-    where
+    ) where
         F: Fn(Delivery) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = Result<(), String>> + Send,
     {
         let bus = self.clone();
-        tokio::spawn(async move {
+        jobs.spawn(group, move |_| async move {
             loop {
                 let woken = bus.wake.notified();
                 let batch = match bus.pending(group, topic, 100).await {

@@ -56,7 +56,9 @@ async fn exercise(url: &str) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let failed_once = Arc::new(Mutex::new(false));
     let (s, f) = (seen.clone(), failed_once.clone());
-    let task = bus.consume(
+    let consumer = fanone_jobs::Jobs::new();
+    bus.consume(
+        &consumer,
         "g3",
         TOPIC_IMAGE_STORED,
         Duration::from_millis(10),
@@ -88,7 +90,7 @@ async fn exercise(url: &str) {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    task.abort();
+    consumer.shutdown(Duration::from_secs(1)).await;
     assert_eq!(*seen.lock().unwrap(), vec![1, 2, 3, 4]);
     assert!(
         bus.pending("g3", TOPIC_IMAGE_STORED, 10)

@@ -12,8 +12,6 @@ use std::sync::Arc;
 
 use fanone_config::Tuning;
 use sea_orm::DbErr;
-use tokio::net::TcpListener;
-use volo::net::incoming::DefaultIncoming;
 
 pub use handler::Handler;
 pub use service::ChatService;
@@ -24,6 +22,7 @@ pub async fn open(
     database_url: &str,
     node_id: u16,
     _tuning: &Tuning,
+    _jobs: &fanone_jobs::Jobs,
 ) -> Result<Handler<SeaChatStore>, DbErr> {
     let db = fanone_db::connect_and_migrate::<Migrator>(database_url).await?;
     let svc = ChatService::new(SeaChatStore::new(db), node_id);
@@ -35,15 +34,4 @@ pub async fn migrate(database_url: &str) -> Result<(), DbErr> {
     fanone_db::connect_and_migrate::<Migrator>(database_url)
         .await
         .map(drop)
-}
-
-/// Serve Thrift on an already bound listener until a shutdown signal.
-pub async fn serve(
-    handler: Handler<SeaChatStore>,
-    listener: TcpListener,
-) -> Result<(), motore::BoxError> {
-    tracing::info!(addr = ?listener.local_addr().ok(), "chat service listening");
-    volo_gen::chat::ChatServiceServer::new(handler)
-        .run(DefaultIncoming::from(listener))
-        .await
 }

@@ -9,13 +9,17 @@ use volo_gen::{
 async fn start() -> (ChatServiceClient, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = fanone_testkit::sqlite_database(dir.path(), "chat");
-    let handler = fanone_chat::open(&url, 1, &Default::default())
+    let rpc = fanone_testkit::rpc_kit().await;
+    let handler = fanone_chat::open(&url, 1, &Default::default(), rpc.jobs())
         .await
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(fanone_chat::serve(handler, listener));
-    let client = ChatServiceClientBuilder::new("chat").address(addr).build();
+    fanone_testkit::serve_thrift(
+        &rpc,
+        "chat",
+        volo_gen::chat::ChatServiceServer::new(handler),
+    )
+    .await;
+    let client = rpc.client(ChatServiceClientBuilder::new("chat"));
     (client, dir)
 }
 

@@ -16,8 +16,6 @@ use fanone_embed::{Limits, TractEmbedder};
 use fanone_events::{EventBus, ImageStored, TOPIC_IMAGE_STORED};
 use fanone_storage::LocalStore;
 use fanone_vector::{AnyStore, FlatIndex, MilvusStore};
-use tokio::net::TcpListener;
-use volo::net::incoming::DefaultIncoming;
 
 pub use handler::Handler;
 pub use service::ImageService;
@@ -91,11 +89,14 @@ pub async fn open_service(opts: &Options) -> Result<Arc<Service>, OpenError> {
 }
 
 /// Open everything and start indexing `image.stored` events.
-pub async fn open(opts: &Options) -> Result<Handler<SeaImageStore, AnyStore>, OpenError> {
+pub async fn open(
+    opts: &Options,
+    jobs: &fanone_jobs::Jobs,
+) -> Result<Handler<SeaImageStore, AnyStore>, OpenError> {
     let svc = open_service(opts).await?;
     let bus = EventBus::open(&opts.events_url).await?;
     let indexer = svc.clone();
-    bus.consume(INDEXER_GROUP, TOPIC_IMAGE_STORED, Duration::from_secs(2), move |ev| {
+    bus.consume(jobs, INDEXER_GROUP, TOPIC_IMAGE_STORED, Duration::from_secs(2), move |ev| {
         let svc = indexer.clone();
         async move {
             let e: ImageStored = match ev.decode() {
@@ -128,14 +129,4 @@ pub async fn migrate(database_url: &str) -> Result<(), sea_orm::DbErr> {
     fanone_db::connect_and_migrate::<Migrator>(database_url)
         .await
         .map(drop)
-}
-
-pub async fn serve(
-    handler: Handler<SeaImageStore, AnyStore>,
-    listener: TcpListener,
-) -> Result<(), motore::BoxError> {
-    tracing::info!(addr = ?listener.local_addr().ok(), "image service listening");
-    volo_gen::image::ImageServiceServer::new(handler)
-        .run(DefaultIncoming::from(listener))
-        .await
 }

@@ -7,30 +7,17 @@ use volo_gen::{base, interaction as rpc};
 use volo_thrift::{MaybeException, ServerError};
 
 use crate::{
-    Settler,
     service::{Comment, InteractionService, LikeAction, VideoStats},
     store::{InteractionStore, Target},
 };
 
 pub struct Handler<S> {
     svc: Arc<InteractionService<S>>,
-    /// The background counter settler; stops when the handler (the server) goes.
-    _settler: Option<Settler>,
 }
 
 impl<S> Handler<S> {
     pub fn new(svc: Arc<InteractionService<S>>) -> Self {
-        Self {
-            svc,
-            _settler: None,
-        }
-    }
-
-    pub(crate) fn with_settler(svc: Arc<InteractionService<S>>, settler: Option<Settler>) -> Self {
-        Self {
-            svc,
-            _settler: settler,
-        }
+        Self { svc }
     }
 
     /// The domain service behind the handler (tests settle counters through it).

@@ -13,39 +13,28 @@ use std::{sync::Arc, time::Duration};
 use fanone_config::Tuning;
 use fanone_counter::Counters;
 use sea_orm::DbErr;
-use tokio::{net::TcpListener, task::JoinHandle};
-use volo::net::incoming::DefaultIncoming;
 
 pub use handler::Handler;
 pub use service::InteractionService;
 pub use store::{Migrator, SeaInteractionStore};
 
-/// The background task folding counter increments; aborted when dropped.
-pub struct Settler(JoinHandle<()>);
-
-impl Drop for Settler {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// Connect to the service's own database, migrate it, start the counter settler
-/// (every `tuning.settle_interval_ms`; 0 = never) and build the handler.
+/// (every `tuning.settle_interval_ms`, owned by `jobs`) and build the handler.
 pub async fn open(
     database_url: &str,
     node_id: u16,
     tuning: &Tuning,
+    jobs: &fanone_jobs::Jobs,
 ) -> Result<Handler<SeaInteractionStore>, DbErr> {
     let db = fanone_db::connect_and_migrate::<Migrator>(database_url).await?;
     let counters = Counters::new(db.clone());
-    let settler = (tuning.settle_interval_ms > 0).then(|| {
-        Settler(
-            Arc::new(counters.clone())
-                .spawn_settler(Duration::from_millis(tuning.settle_interval_ms)),
-        )
-    });
+    Arc::new(counters.clone()).settle_every(
+        jobs,
+        "interaction-settle",
+        Duration::from_millis(tuning.settle_interval_ms),
+    );
     let svc = InteractionService::new(SeaInteractionStore::new(db, counters), node_id);
-    Ok(Handler::with_settler(Arc::new(svc), settler))
+    Ok(Handler::new(Arc::new(svc)))
 }
 
 /// Apply the service's migrations.
@@ -53,15 +42,4 @@ pub async fn migrate(database_url: &str) -> Result<(), DbErr> {
     fanone_db::connect_and_migrate::<Migrator>(database_url)
         .await
         .map(drop)
-}
-
-/// Serve Thrift on an already bound listener until a shutdown signal.
-pub async fn serve(
-    handler: Handler<SeaInteractionStore>,
-    listener: TcpListener,
-) -> Result<(), motore::BoxError> {
-    tracing::info!(addr = ?listener.local_addr().ok(), "interaction service listening");
-    volo_gen::interaction::InteractionServiceServer::new(handler)
-        .run(DefaultIncoming::from(listener))
-        .await
 }

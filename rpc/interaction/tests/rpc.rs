@@ -27,14 +27,18 @@ async fn start() -> Svc {
         settle_interval_ms: 0,
         ..Default::default()
     };
-    let handler = fanone_interaction::open(&url, 1, &tuning).await.unwrap();
+    let rpc = fanone_testkit::rpc_kit().await;
+    let handler = fanone_interaction::open(&url, 1, &tuning, rpc.jobs())
+        .await
+        .unwrap();
     let domain = handler.service().clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(fanone_interaction::serve(handler, listener));
-    let client = InteractionServiceClientBuilder::new("interaction")
-        .address(addr)
-        .build();
+    fanone_testkit::serve_thrift(
+        &rpc,
+        "interaction",
+        volo_gen::interaction::InteractionServiceServer::new(handler),
+    )
+    .await;
+    let client = rpc.client(InteractionServiceClientBuilder::new("interaction"));
     Svc {
         client,
         domain,

@@ -14,8 +14,6 @@ use std::{sync::Arc, time::Duration};
 use fanone_config::Tuning;
 use fanone_counter::Counters;
 use sea_orm::DbErr;
-use tokio::net::TcpListener;
-use volo::net::incoming::DefaultIncoming;
 
 pub use handler::Handler;
 pub use service::SocialService;
@@ -27,12 +25,14 @@ pub async fn open(
     database_url: &str,
     _node_id: u16,
     tuning: &Tuning,
+    jobs: &fanone_jobs::Jobs,
 ) -> Result<Handler<SeaSocialStore>, DbErr> {
     let db = fanone_db::connect_and_migrate::<Migrator>(database_url).await?;
-    let counters = Arc::new(Counters::new(db.clone()));
-    counters
-        .clone()
-        .spawn_settler(Duration::from_millis(tuning.settle_interval_ms.max(10)));
+    Arc::new(Counters::new(db.clone())).settle_every(
+        jobs,
+        "social-settle",
+        Duration::from_millis(tuning.settle_interval_ms),
+    );
     let svc = SocialService::new(SeaSocialStore::new(db));
     Ok(Handler::new(Arc::new(svc)))
 }
@@ -42,15 +42,4 @@ pub async fn migrate(database_url: &str) -> Result<(), DbErr> {
     fanone_db::connect_and_migrate::<Migrator>(database_url)
         .await
         .map(drop)
-}
-
-/// Serve Thrift on an already bound listener until a shutdown signal.
-pub async fn serve(
-    handler: Handler<SeaSocialStore>,
-    listener: TcpListener,
-) -> Result<(), motore::BoxError> {
-    tracing::info!(addr = ?listener.local_addr().ok(), "social service listening");
-    volo_gen::social::SocialServiceServer::new(handler)
-        .run(DefaultIncoming::from(listener))
-        .await
 }

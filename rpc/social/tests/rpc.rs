@@ -9,15 +9,17 @@ use volo_gen::{
 async fn start() -> (SocialServiceClient, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = fanone_testkit::sqlite_database(dir.path(), "social");
-    let handler = fanone_social::open(&url, 1, &Default::default())
+    let rpc = fanone_testkit::rpc_kit().await;
+    let handler = fanone_social::open(&url, 1, &Default::default(), rpc.jobs())
         .await
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(fanone_social::serve(handler, listener));
-    let client = SocialServiceClientBuilder::new("social")
-        .address(addr)
-        .build();
+    fanone_testkit::serve_thrift(
+        &rpc,
+        "social",
+        volo_gen::social::SocialServiceServer::new(handler),
+    )
+    .await;
+    let client = rpc.client(SocialServiceClientBuilder::new("social"));
     (client, dir)
 }
 

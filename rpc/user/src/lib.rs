@@ -10,8 +10,6 @@ pub mod store;
 use std::sync::Arc;
 
 use sea_orm::DbErr;
-use tokio::net::TcpListener;
-use volo::net::incoming::DefaultIncoming;
 
 pub use handler::Handler;
 pub use service::UserService;
@@ -22,6 +20,7 @@ pub async fn open(
     database_url: &str,
     node_id: u16,
     _tuning: &fanone_config::Tuning,
+    _jobs: &fanone_jobs::Jobs,
 ) -> Result<Handler<SeaUserStore>, DbErr> {
     let db = fanone_db::connect_and_migrate::<Migrator>(database_url).await?;
     let svc = UserService::new(SeaUserStore::new(db), node_id);
@@ -33,15 +32,4 @@ pub async fn migrate(database_url: &str) -> Result<(), DbErr> {
     fanone_db::connect_and_migrate::<Migrator>(database_url)
         .await
         .map(drop)
-}
-
-/// Serve Thrift on an already bound listener until a shutdown signal.
-pub async fn serve(
-    handler: Handler<SeaUserStore>,
-    listener: TcpListener,
-) -> Result<(), motore::BoxError> {
-    tracing::info!(addr = ?listener.local_addr().ok(), "user service listening");
-    volo_gen::user::UserServiceServer::new(handler)
-        .run(DefaultIncoming::from(listener))
-        .await
 }

@@ -6,13 +6,17 @@ use volo_gen::user::{self as rpc, UserServiceClient, UserServiceClientBuilder};
 async fn start() -> (UserServiceClient, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = fanone_testkit::sqlite_database(dir.path(), "user");
-    let handler = fanone_user::open(&url, 1, &Default::default())
+    let rpc = fanone_testkit::rpc_kit().await;
+    let handler = fanone_user::open(&url, 1, &Default::default(), rpc.jobs())
         .await
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(fanone_user::serve(handler, listener));
-    let client = UserServiceClientBuilder::new("user").address(addr).build();
+    fanone_testkit::serve_thrift(
+        &rpc,
+        "user",
+        volo_gen::user::UserServiceServer::new(handler),
+    )
+    .await;
+    let client = rpc.client(UserServiceClientBuilder::new("user"));
     (client, dir)
 }
 

@@ -14,8 +14,6 @@ use std::{sync::Arc, time::Duration};
 
 use fanone_config::Tuning;
 use sea_orm::DbErr;
-use tokio::net::TcpListener;
-use volo::net::incoming::DefaultIncoming;
 
 pub use handler::Handler;
 pub use service::VideoService;
@@ -27,21 +25,34 @@ pub async fn open(
     database_url: &str,
     node_id: u16,
     tuning: &Tuning,
+    jobs: &fanone_jobs::Jobs,
 ) -> Result<Handler<SeaVideoStore>, DbErr> {
     let db = fanone_db::connect_and_migrate::<Migrator>(database_url).await?;
     let store = SeaVideoStore::new(db);
-    store
-        .counters()
-        .spawn_settler(Duration::from_millis(tuning.settle_interval_ms.max(1)));
+    store.counters().settle_every(
+        jobs,
+        "video-settle",
+        Duration::from_millis(tuning.settle_interval_ms),
+    );
     let svc = Arc::new(VideoService::new(store, node_id, tuning.popular_size));
     // the first ranking is built before serving, so popular is never empty by accident
     svc.refresh_popular().await.map_err(|e| match e {
         service::VideoError::Store(StoreError::Db(e)) => e,
         other => DbErr::Custom(other.to_string()),
     })?;
-    VideoService::spawn_popular_refresher(
-        Arc::downgrade(&svc),
+    let weak = Arc::downgrade(&svc);
+    jobs.every(
+        "video-popular",
         Duration::from_millis(tuning.popular_refresh_ms),
+        move || {
+            let svc = weak.upgrade();
+            async move {
+                match svc {
+                    Some(svc) => svc.refresh_popular().await.map(drop),
+                    None => Ok(()),
+                }
+            }
+        },
     );
     Ok(Handler::new(svc))
 }
@@ -51,15 +62,4 @@ pub async fn migrate(database_url: &str) -> Result<(), DbErr> {
     fanone_db::connect_and_migrate::<Migrator>(database_url)
         .await
         .map(drop)
-}
-
-/// Serve Thrift on an already bound listener until a shutdown signal.
-pub async fn serve(
-    handler: Handler<SeaVideoStore>,
-    listener: TcpListener,
-) -> Result<(), motore::BoxError> {
-    tracing::info!(addr = ?listener.local_addr().ok(), "video service listening");
-    volo_gen::video::VideoServiceServer::new(handler)
-        .run(DefaultIncoming::from(listener))
-        .await
 }

@@ -2,8 +2,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, RwLock, Weak},
-    time::Duration,
+    sync::{Arc, RwLock},
 };
 
 use fanone_errno::{Code, Error};
@@ -240,27 +239,6 @@ impl<S: VideoStore> VideoService<S> {
         let len = ranking.len();
         *self.popular.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ranking);
         Ok(len)
-    }
-
-    /// Rebuild the popular ranking every `every` until the service is dropped.
-    pub fn spawn_popular_refresher(
-        svc: Weak<Self>,
-        every: Duration,
-    ) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let every = every.max(Duration::from_millis(1));
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(svc) = svc.upgrade() else {
-                    return;
-                };
-                if let Err(e) = svc.refresh_popular().await {
-                    tracing::warn!(error = %e, "rebuilding the popular ranking failed; will retry");
-                }
-            }
-        })
     }
 
     /// Rows for `ids` in that order (unknown ids and repeats skipped), with counts.

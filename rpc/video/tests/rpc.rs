@@ -16,13 +16,17 @@ async fn start() -> (VideoServiceClient, tempfile::TempDir) {
         popular_refresh_ms: 50,
         popular_size: 1000,
     };
-    let handler = fanone_video::open(&url, 1, &tuning).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(fanone_video::serve(handler, listener));
-    let client = VideoServiceClientBuilder::new("video")
-        .address(addr)
-        .build();
+    let rpc = fanone_testkit::rpc_kit().await;
+    let handler = fanone_video::open(&url, 1, &tuning, rpc.jobs())
+        .await
+        .unwrap();
+    fanone_testkit::serve_thrift(
+        &rpc,
+        "video",
+        volo_gen::video::VideoServiceServer::new(handler),
+    )
+    .await;
+    let client = rpc.client(VideoServiceClientBuilder::new("video"));
     (client, dir)
 }
 

@@ -216,9 +216,10 @@ async fn exercise(store: SeaVideoStore) {
     assert_eq!(store.top_visited(1).await.unwrap(), vec![(5, 3)]);
 
     // many concurrent visits, settled while they run: nothing lost or doubled
-    let settler = store
+    let settler = fanone_jobs::Jobs::new();
+    store
         .counters()
-        .spawn_settler(std::time::Duration::from_millis(5));
+        .settle_every(&settler, "test-settle", std::time::Duration::from_millis(5));
     let mut tasks = Vec::new();
     for _ in 0..4 {
         let store = store.clone();
@@ -231,7 +232,7 @@ async fn exercise(store: SeaVideoStore) {
     for t in tasks {
         t.await.unwrap();
     }
-    settler.abort();
+    settler.shutdown(std::time::Duration::from_secs(1)).await;
     assert_eq!(store.visit_counts(&[6]).await.unwrap()[&6], 100);
 }
 

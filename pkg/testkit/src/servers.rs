@@ -1,0 +1,313 @@
+//! Throw-away registry servers (etcd, a Nacos server) owned by one test, and single
+//! `fanone` components as processes a test can stop, freeze and kill.
+//!
+//! A test that needs a registry calls [`RegistryServer::start`]. It is skipped
+//! (`None`) when the server's binary is missing — unless `FANONE_TEST_REQUIRE_ETCD=1`
+//! / `FANONE_TEST_REQUIRE_NACOS=1` (CI), where a missing binary is a failure.
+//! Binaries: `etcd` from `PATH` (apt `etcd-server`); the Nacos server `rnacos` from
+//! `FANONE_TEST_RNACOS`, else `~/.cache/fanone/tools/rnacos-*/bin/rnacos` (installed
+//! by `scripts/nacos.sh install`).
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use tempfile::TempDir;
+use tokio::process::{Child, Command};
+
+/// Which registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryKind {
+    Etcd,
+    Nacos,
+}
+
+impl RegistryKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            RegistryKind::Etcd => "etcd",
+            RegistryKind::Nacos => "nacos",
+        }
+    }
+
+    fn required(self) -> bool {
+        let var = match self {
+            RegistryKind::Etcd => "FANONE_TEST_REQUIRE_ETCD",
+            RegistryKind::Nacos => "FANONE_TEST_REQUIRE_NACOS",
+        };
+        std::env::var(var).is_ok_and(|v| v == "1")
+    }
+
+    fn binary(self) -> Option<PathBuf> {
+        match self {
+            RegistryKind::Etcd => ["/usr/bin/etcd", "/usr/local/bin/etcd"]
+                .into_iter()
+                .map(PathBuf::from)
+                .find(|p| p.exists())
+                .or_else(|| which("etcd")),
+            RegistryKind::Nacos => {
+                if let Ok(p) = std::env::var("FANONE_TEST_RNACOS") {
+                    return Some(PathBuf::from(p)).filter(|p| p.exists());
+                }
+                let tools = std::env::var("FANONE_TOOLS_DIR")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|_| {
+                        PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+                            .join(".cache/fanone/tools")
+                    });
+                let mut found: Vec<PathBuf> = std::fs::read_dir(&tools)
+                    .ok()?
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("rnacos-"))
+                    .map(|e| e.path().join("bin/rnacos"))
+                    .filter(|p| p.exists())
+                    .collect();
+                found.sort();
+                found.pop()
+            }
+        }
+    }
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_string_lossy()
+        .split(':')
+        .map(|d| PathBuf::from(d).join(name))
+        .find(|p| p.exists())
+}
+
+/// A port nobody listens on now (with `also` free as well, offsets from it).
+fn free_port(also: &[u16]) -> u16 {
+    for _ in 0..200 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let p = l.local_addr().expect("addr").port();
+        drop(l);
+        let ok = also.iter().all(|off| {
+            p.checked_add(*off)
+                .is_some_and(|q| std::net::TcpListener::bind(("127.0.0.1", q)).is_ok())
+        });
+        if ok {
+            return p;
+        }
+    }
+    panic!("no free port");
+}
+
+/// A registry server on loopback, owned by the test.
+pub struct RegistryServer {
+    pub kind: RegistryKind,
+    bin: PathBuf,
+    port: u16,
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+impl RegistryServer {
+    /// Start one, or `None` (skip) when its binary is missing and not required.
+    pub async fn start(kind: RegistryKind) -> Option<RegistryServer> {
+        let Some(bin) = kind.binary() else {
+            if kind.required() {
+                panic!(
+                    "{} is required (FANONE_TEST_REQUIRE_*) but not installed",
+                    kind.name()
+                );
+            }
+            eprintln!(
+                "skipped: no {} binary (scripts/stack.sh installs it)",
+                kind.name()
+            );
+            return None;
+        };
+        let port = match kind {
+            // client port, peer port = +1
+            RegistryKind::Etcd => free_port(&[1]),
+            // HTTP, gRPC = +1000 (what nacos-sdk dials), console = +2000
+            RegistryKind::Nacos => free_port(&[1000, 2000]),
+        };
+        let mut me = RegistryServer {
+            kind,
+            bin,
+            port,
+            dir: tempfile::tempdir().expect("temp dir"),
+            child: None,
+        };
+        me.launch().await;
+        Some(me)
+    }
+
+    /// What a component's config needs to use this registry (`namespace` keeps
+    /// tests apart on one server).
+    pub fn env(&self, namespace: &str) -> Vec<(String, String)> {
+        [
+            ("FANONE__REGISTRY__BACKEND", self.kind.name().to_owned()),
+            ("FANONE__REGISTRY__ENDPOINTS", self.endpoint()),
+            ("FANONE__REGISTRY__NAMESPACE", namespace.to_owned()),
+            ("FANONE__REGISTRY__TTL_SECS", "3".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// The value of `registry.endpoints`.
+    pub fn endpoint(&self) -> String {
+        match self.kind {
+            RegistryKind::Etcd => format!("http://127.0.0.1:{}", self.port),
+            RegistryKind::Nacos => format!("127.0.0.1:{}", self.port),
+        }
+    }
+
+    async fn launch(&mut self) {
+        let data = self
+            .dir
+            .path()
+            .join(format!("data-{}", fanone_id::now_ms()));
+        let mut cmd = Command::new(&self.bin);
+        match self.kind {
+            RegistryKind::Etcd => {
+                let (c, p) = (self.port, self.port + 1);
+                cmd.arg("--data-dir")
+                    .arg(&data)
+                    .arg("--name")
+                    .arg("default")
+                    .arg(format!("--listen-client-urls=http://127.0.0.1:{c}"))
+                    .arg(format!("--advertise-client-urls=http://127.0.0.1:{c}"))
+                    .arg(format!("--listen-peer-urls=http://127.0.0.1:{p}"))
+                    .arg(format!(
+                        "--initial-advertise-peer-urls=http://127.0.0.1:{p}"
+                    ))
+                    .arg(format!("--initial-cluster=default=http://127.0.0.1:{p}"))
+                    .arg("--log-level=error")
+                    .arg("--logger=zap");
+            }
+            RegistryKind::Nacos => {
+                cmd.env("RNACOS_HTTP_PORT", self.port.to_string())
+                    .env("RNACOS_GRPC_PORT", (self.port + 1000).to_string())
+                    .env("RNACOS_HTTP_CONSOLE_PORT", (self.port + 2000).to_string())
+                    .env("RNACOS_SDK_HOST", "127.0.0.1")
+                    .env("RNACOS_CONSOLE_HOST", "127.0.0.1")
+                    .env("RNACOS_DATA_DIR", &data)
+                    .env("RUST_LOG", "warn");
+            }
+        }
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        self.child = Some(cmd.spawn().expect("spawn registry server"));
+        let http = reqwest::Client::new();
+        let probe = match self.kind {
+            RegistryKind::Etcd => format!("http://127.0.0.1:{}/health", self.port),
+            RegistryKind::Nacos => format!(
+                "http://127.0.0.1:{}/nacos/v1/ns/service/list?pageNo=1&pageSize=1",
+                self.port
+            ),
+        };
+        let started = Instant::now();
+        loop {
+            let grpc_up = self.kind == RegistryKind::Etcd
+                || tokio::net::TcpStream::connect(("127.0.0.1", self.port + 1000))
+                    .await
+                    .is_ok();
+            if grpc_up
+                && http
+                    .get(&probe)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{} did not start on port {}",
+                self.kind.name(),
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Kill the server (its data is kept only if it was on disk: a restart with
+    /// [`RegistryServer::restart_empty`] starts from nothing).
+    pub async fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill().await;
+        }
+    }
+
+    /// Start again on the same ports with an empty data directory: every
+    /// registration must be made again by its owner.
+    pub async fn restart_empty(&mut self) {
+        self.kill().await;
+        self.launch().await;
+    }
+}
+
+/// Environment every spawned component shares (data dir, secrets, quick jobs).
+pub fn component_env(data: &TempDir) -> Vec<(String, String)> {
+    crate::base_env(data)
+}
+
+/// One `fanone <component>` process.
+pub struct Component {
+    pub name: String,
+    /// What it announced (`user=127.0.0.1:port`, `gateway=http://...`).
+    pub endpoints: HashMap<String, String>,
+    child: Child,
+}
+
+impl Component {
+    /// Spawn `bin <sub>` with `env` and wait until it reports ready.
+    pub async fn spawn(bin: &str, sub: &str, env: &[(String, String)]) -> Component {
+        let p = crate::spawn(bin, sub, env).await;
+        Component {
+            name: sub.to_owned(),
+            endpoints: p.endpoints,
+            child: p.child,
+        }
+    }
+
+    /// The announced address of this component.
+    pub fn addr(&self) -> &str {
+        &self.endpoints[&self.name]
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{sig} {}", self.pid());
+    }
+
+    /// SIGKILL: a crash (no deregistration).
+    pub async fn crash(&mut self) {
+        self.signal("KILL");
+        let _ = self.child.wait().await;
+    }
+
+    /// SIGTERM and wait for the graceful exit.
+    pub async fn stop(&mut self) {
+        self.signal("TERM");
+        let _ = tokio::time::timeout(Duration::from_secs(40), self.child.wait()).await;
+    }
+
+    /// SIGSTOP: alive but answering nothing (a stuck instance).
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// SIGCONT after [`Component::freeze`].
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+}
