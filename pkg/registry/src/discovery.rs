@@ -114,8 +114,21 @@ impl<R: Registry> Discovery<R> {
                     let next = to_volo(&rx.borrow_and_update());
                     let prev = inner
                         .cache
-                        .insert(service.clone(), next.clone())
+                        .get(&service)
+                        .map(|e| e.clone())
                         .unwrap_or_default();
+                    if next.is_empty() && !prev.is_empty() {
+                        // empty protection (as Nacos clients do): a registry that lost
+                        // its data, or a broken watch, must not cut every call; instances
+                        // that are really gone fail fast through their breakers instead
+                        tracing::warn!(
+                            service = %service,
+                            kept = prev.len(),
+                            "registry lists no instance; keeping the last known ones"
+                        );
+                        continue;
+                    }
+                    inner.cache.insert(service.clone(), next.clone());
                     let (change, changed) = diff_address(service.clone(), prev, next);
                     if changed {
                         tracing::info!(
@@ -174,12 +187,23 @@ mod tests {
         assert_eq!(c.key.as_str(), "user");
         assert_eq!(c.added.len(), 1);
         assert_eq!(d.addresses("user").await.unwrap(), vec![a.addr]);
+        let b = Instance::new("user", "127.0.0.1:9002".parse().unwrap(), 10);
+        reg.register(&b, 1).await.unwrap();
+        let c = tokio::time::timeout(std::time::Duration::from_secs(2), changes.recv())
+            .await
+            .expect("a change is pushed")
+            .expect("open channel");
+        assert_eq!(c.all.len(), 2);
         reg.deregister(&a).await.unwrap();
         let c = tokio::time::timeout(std::time::Duration::from_secs(2), changes.recv())
             .await
             .expect("a change is pushed")
             .expect("open channel");
         assert_eq!(c.removed.len(), 1);
-        assert!(d.discover(&ep).await.unwrap().is_empty());
+        assert_eq!(d.addresses("user").await.unwrap(), vec![b.addr]);
+        // the last instance going away is not believed (empty protection)
+        reg.deregister(&b).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(d.discover(&ep).await.unwrap().len(), 1);
     }
 }
