@@ -63,6 +63,7 @@ enum ImageAction {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
+    private_umask();
     let mut cfg = Config::load(cli.config.as_deref())?;
     fanone_telemetry::init(&cfg.telemetry.log, cfg.telemetry.json);
     match cli.command {
@@ -81,15 +82,17 @@ async fn main() -> Result<()> {
             ];
             let state = gateway_state(&cfg, &listener, upstreams).await?;
             announce(&[("gateway", format!("http://{}", listener.local_addr()?))]);
-            fanone_gateway::serve(state, listener)
+            fanone_gateway::serve(state, listener, deadlines(&cfg))
                 .await
                 .map_err(anyhow::Error::from_boxed)
         }
-        Command::User => run_service!(cfg, user, fanone_user),
-        Command::Video => run_service!(cfg, video, fanone_video),
-        Command::Interaction => run_service!(cfg, interaction, fanone_interaction),
-        Command::Social => run_service!(cfg, social, fanone_social),
-        Command::Chat => run_service!(cfg, chat, fanone_chat),
+        Command::User => run_service!(cfg, user, fanone_user, &fanone_user::Options::from(&cfg)),
+        Command::Video => run_service!(cfg, video, fanone_video, &cfg.tuning),
+        Command::Interaction => {
+            run_service!(cfg, interaction, fanone_interaction, &cfg.tuning)
+        }
+        Command::Social => run_service!(cfg, social, fanone_social, &cfg.tuning),
+        Command::Chat => run_service!(cfg, chat, fanone_chat, &cfg.tuning),
         Command::Image { action: None } => {
             let handler = fanone_image::open(&image_options(&cfg)).await?;
             let listener = bind(cfg.services.image.addr).await?;
@@ -117,10 +120,10 @@ async fn main() -> Result<()> {
 
 /// One service in its own process: open its database, bind, announce, serve.
 macro_rules! run_service {
-    ($cfg:ident, $name:ident, $krate:ident) => {{
+    ($cfg:ident, $name:ident, $krate:ident, $opts:expr) => {{
         let svc = &$cfg.services.$name;
         let url = $cfg.database_url(stringify!($name), svc);
-        let handler = $krate::open(&url, svc.node_id, &$cfg.tuning).await?;
+        let handler = $krate::open(&url, svc.node_id, $opts).await?;
         let listener = bind(svc.addr).await?;
         announce(&[(stringify!($name), listener.local_addr()?.to_string())]);
         $krate::serve(handler, listener)
@@ -132,10 +135,10 @@ use run_service;
 
 /// Open a service's database and bind its listener (standalone).
 macro_rules! prepare {
-    ($cfg:ident, $name:ident, $krate:ident) => {{
+    ($cfg:ident, $name:ident, $krate:ident, $opts:expr) => {{
         let svc = &$cfg.services.$name;
         let url = $cfg.database_url(stringify!($name), svc);
-        let handler = $krate::open(&url, svc.node_id, &$cfg.tuning).await?;
+        let handler = $krate::open(&url, svc.node_id, $opts).await?;
         let listener = bind(svc.addr).await?;
         let addr = listener.local_addr()?;
         (handler, listener, addr)
@@ -143,16 +146,16 @@ macro_rules! prepare {
 }
 
 async fn standalone(cfg: &mut Config) -> Result<()> {
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("create data dir {}", cfg.data_dir.display()))?;
+    secure_data_dir(&cfg.data_dir)?;
     if cfg.auth.jwt_secret == DEV_JWT_SECRET {
         cfg.auth.jwt_secret = local_secret(&cfg.data_dir)?;
     }
-    let (user, user_l, user_a) = prepare!(cfg, user, fanone_user);
-    let (video, video_l, video_a) = prepare!(cfg, video, fanone_video);
-    let (inter, inter_l, inter_a) = prepare!(cfg, interaction, fanone_interaction);
-    let (social, social_l, social_a) = prepare!(cfg, social, fanone_social);
-    let (chat, chat_l, chat_a) = prepare!(cfg, chat, fanone_chat);
+    let user_opts = fanone_user::Options::from(&*cfg);
+    let (user, user_l, user_a) = prepare!(cfg, user, fanone_user, &user_opts);
+    let (video, video_l, video_a) = prepare!(cfg, video, fanone_video, &cfg.tuning);
+    let (inter, inter_l, inter_a) = prepare!(cfg, interaction, fanone_interaction, &cfg.tuning);
+    let (social, social_l, social_a) = prepare!(cfg, social, fanone_social, &cfg.tuning);
+    let (chat, chat_l, chat_a) = prepare!(cfg, chat, fanone_chat, &cfg.tuning);
     let image = fanone_image::open(&image_options(cfg)).await?;
     let image_l = bind(cfg.services.image.addr).await?;
     let image_a = image_l.local_addr()?;
@@ -177,7 +180,7 @@ async fn standalone(cfg: &mut Config) -> Result<()> {
         fanone_social::serve(social, social_l),
         fanone_chat::serve(chat, chat_l),
         fanone_image::serve(image, image_l),
-        fanone_gateway::serve(state, gw_listener),
+        fanone_gateway::serve(state, gw_listener, deadlines(cfg)),
     )
     .map_err(anyhow::Error::from_boxed)?;
     Ok(())
@@ -214,11 +217,55 @@ async fn gateway_state(
         max_avatar_bytes: cfg.gateway.max_avatar_bytes,
         max_video_bytes: cfg.gateway.max_video_bytes,
         max_search_image_bytes: cfg.image.max_bytes,
+        body_idle_timeout: Duration::from_secs(cfg.gateway.body_idle_timeout_secs.max(1)),
+        visit_interval: Duration::from_secs(cfg.limits.visit_interval_secs),
+        ws_max_per_user: cfg.limits.ws_max_per_user as usize,
+    };
+    let l = &cfg.limits;
+    let client_backoff = fanone_limit::Backoff {
+        free_failures: l.client_free_failures,
+        base: Duration::from_millis(l.login_backoff_base_ms),
+        max: Duration::from_secs(l.login_backoff_max_secs),
+        forget_after: Duration::from_secs(l.login_forget_after_secs),
     };
     let events = fanone_events::EventBus::open(&cfg.events_url()).await?;
-    Ok(Arc::new(AppState::new(
-        &upstreams, jwt, store, limits, public_url, events,
-    )))
+    let state = Arc::new(AppState::new(
+        &upstreams,
+        jwt,
+        store,
+        limits,
+        public_url,
+        events,
+        client_backoff,
+    ));
+    sweep_uploads(
+        state.clone(),
+        Duration::from_secs(cfg.storage.tmp_max_age_secs),
+        Duration::from_secs(cfg.storage.tmp_sweep_interval_secs.max(1)),
+    );
+    Ok(state)
+}
+
+/// Remove upload temp files left by a crash: once now, then every `every`. Only
+/// files untouched for `max_age` go, so uploads in progress (here or on another
+/// gateway sharing the store) are kept.
+fn sweep_uploads(state: Arc<AppState>, max_age: Duration, every: Duration) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = state.store.sweep_tmp(max_age).await {
+                tracing::warn!(error = %e, "upload temp sweep failed");
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+}
+
+/// When the gateway closes slow or idle connections.
+fn deadlines(cfg: &Config) -> fanone_gateway::conn::Deadlines {
+    fanone_gateway::conn::Deadlines {
+        header_read: Duration::from_secs(cfg.gateway.header_read_timeout_secs.max(1)),
+        idle: Duration::from_secs(cfg.gateway.idle_timeout_secs.max(1)),
+    }
 }
 
 /// Options of the image service from the configuration.
@@ -236,8 +283,11 @@ fn image_options(cfg: &Config) -> fanone_image::Options {
         limits: fanone_embed::Limits {
             max_bytes: cfg.image.max_bytes,
             max_pixels: cfg.image.max_pixels,
+            max_decode_bytes: cfg.image.max_decode_bytes,
             ..Default::default()
         },
+        max_concurrent_decodes: cfg.image.max_concurrent_decodes as usize,
+        decode_wait: Duration::from_millis(cfg.image.decode_wait_ms),
     }
 }
 
@@ -291,8 +341,8 @@ fn announce(parts: &[(&str, String)]) {
     println!("FANONE_READY {}", kv.join(" "));
 }
 
-/// A signing key private to this data dir, created on first start, so standalone
-/// sessions survive restarts without a shared default secret.
+/// A signing key private to this data dir, created on first start (mode 0600), so
+/// standalone sessions survive restarts without a shared default secret.
 fn local_secret(data_dir: &Path) -> Result<String> {
     let path = data_dir.join("jwt.secret");
     if let Ok(s) = std::fs::read_to_string(&path) {
@@ -304,6 +354,46 @@ fn local_secret(data_dir: &Path) -> Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("random: {e}"))?;
     let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::write(&path, &secret).with_context(|| format!("write {}", path.display()))?;
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let _ = std::fs::remove_file(&path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| f.write_all(secret.as_bytes()))
+        .with_context(|| format!("write {}", path.display()))?;
     Ok(secret)
+}
+
+/// Files this process creates are private to its user (databases, secrets,
+/// objects): mode 0600 files, 0700 directories.
+fn private_umask() {
+    // SAFETY: umask only swaps the process's file mode mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
+/// Create the data directory 0700 and make what is already in it private: the
+/// directory 0700, the files directly in it (databases, `jwt.secret`, vectors)
+/// 0600 — also those written by an older version.
+fn secure_data_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("create data dir {}", dir.display()))?;
+    let private = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("chmod {mode:o} {}", path.display()))
+    };
+    private(dir, 0o700)?;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_file() {
+            private(&entry.path(), 0o600)?;
+        } else if kind.is_dir() {
+            private(&entry.path(), 0o700)?;
+        }
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod compose;
+pub mod conn;
 pub mod envelope;
 pub mod extract;
 pub mod routes;
@@ -18,7 +19,6 @@ use std::{sync::Arc, time::Instant};
 use fanone_errno::Code;
 use http::{HeaderValue, Method, StatusCode, Uri, header};
 use tokio::net::TcpListener;
-use volo::net::incoming::DefaultIncoming;
 use volo_http::{
     context::ServerContext,
     request::Request,
@@ -117,11 +117,16 @@ async fn edge(cx: &mut ServerContext, mut req: Request, next: Next) -> Response 
     resp
 }
 
-/// Serve the gateway on an already bound listener until a shutdown signal.
-pub async fn serve(state: Arc<AppState>, listener: TcpListener) -> Result<(), motore::BoxError> {
+/// Serve the gateway on an already bound listener until a shutdown signal, closing
+/// connections that miss the `deadlines` (`conn.rs`).
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    deadlines: conn::Deadlines,
+) -> Result<(), motore::BoxError> {
     tracing::info!(addr = ?listener.local_addr().ok(), "gateway listening");
     Server::new(router(state))
         .layer(middleware::from_fn(edge))
-        .run(DefaultIncoming::from(listener))
+        .run(conn::GuardedIncoming::new(listener, deadlines))
         .await
 }

@@ -22,6 +22,12 @@ pub struct Limits {
     pub max_avatar_bytes: u64,
     pub max_video_bytes: u64,
     pub max_search_image_bytes: u64,
+    /// A request body that sends nothing for this long is abandoned.
+    pub body_idle_timeout: Duration,
+    /// A viewer counts one visit of a video per this interval.
+    pub visit_interval: Duration,
+    /// Live WebSocket connections of one user on this gateway.
+    pub ws_max_per_user: usize,
 }
 
 impl Limits {
@@ -65,9 +71,19 @@ pub struct AppState {
     pub ids: Snowflake,
     /// Live WebSocket chat connections of this gateway.
     pub hub: Arc<crate::ws::Hub>,
+    /// Failed logins per client address, and once-per-interval visit claims.
+    pub throttle: fanone_limit::Throttle,
 }
 
 pub type State = Arc<AppState>;
+
+/// Who views a video, for visit counting: the user if known, else the address.
+pub fn viewer(user: Option<i64>, addr: &str) -> String {
+    match user {
+        Some(id) => format!("u:{id}"),
+        None => format!("a:{addr}"),
+    }
+}
 
 impl AppState {
     pub fn new(
@@ -77,6 +93,7 @@ impl AppState {
         limits: Limits,
         public_url: String,
         events: fanone_events::EventBus,
+        client_backoff: fanone_limit::Backoff,
     ) -> Self {
         let t = Some(upstreams.rpc_timeout);
         // embedding an image is CPU work measured in tens of milliseconds per core;
@@ -118,6 +135,10 @@ impl AppState {
             public_url: public_url.trim_end_matches('/').to_owned(),
             ids: Snowflake::new(0),
             hub: Arc::default(),
+            throttle: fanone_limit::Throttle::new(
+                fanone_limit::MemoryStore::default(),
+                client_backoff,
+            ),
         }
     }
 
@@ -137,6 +158,26 @@ impl AppState {
         {
             tracing::error!(error = %e, url, "image event not published");
         }
+    }
+
+    /// Count one visit of `video_id` by `viewer` (`u:<id>` or `a:<address>`), at
+    /// most once per viewer and video per `visit_interval`. Returns whether it
+    /// counted.
+    pub async fn visit(&self, video_id: i64, viewer: &str) -> Result<bool, fanone_errno::Error> {
+        let key = format!("visit:{video_id}:{viewer}");
+        if !self
+            .throttle
+            .first_in(&key, self.limits.visit_interval)
+            .await
+        {
+            return Ok(false);
+        }
+        fanone_errno::from_rpc(
+            self.video
+                .visit(volo_gen::video::VisitRequest { video_id })
+                .await,
+        )?;
+        Ok(true)
     }
 
     /// The public URL of a stored object.
