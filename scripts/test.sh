@@ -2,7 +2,8 @@
 # The project's test command: lint, every Rust test on SQLite and on a throw-away
 # MariaDB (vector store tests on a throw-away Milvus Lite), then the contract suite
 # (Postman collection run by Newman, and the WebSocket script) against a standalone
-# instance. Used as is by CI (.ci/run).
+# instance, then a Schemathesis fuzz run from docs/openapi.yaml (no 5xx allowed).
+# Used as is by CI (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,3 +37,6 @@ cargo test --workspace --all-targets "$@"
 
 echo "== contract suite (Newman + WebSocket) against target/debug/fanone"
 scripts/contract.sh target/debug/fanone
+
+echo "== fuzz (Schemathesis from docs/openapi.yaml) against target/debug/fanone"
+scripts/fuzz.sh target/debug/fanone
