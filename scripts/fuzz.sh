@@ -63,6 +63,7 @@ status=0
     --workers 2 \
     --request-timeout 30 \
     --suppress-health-check all \
+    --generation-database none \
     --report junit --report-dir "$out" || status=$?
 
 if ! kill -0 "$pid" 2>/dev/null; then
