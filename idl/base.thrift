@@ -13,6 +13,8 @@ namespace go base
 exception BizError {
     1: required i32 code,
     2: required string msg,
+    // with code 10011 (too many attempts): seconds until a new attempt is taken
+    3: optional i64 retry_after_secs,
 }
 
 // A page request, already normalised by the gateway: 0-based page_num, page_size > 0.

@@ -67,8 +67,40 @@ struct MfaBindRequest {
     1: required i64 caller_id,
     2: required string secret,
     3: required string code,
+    // Re-binding over a bound factor needs proof: a current code of the bound
+    // factor, or the account password (both throttled like login).
+    4: optional string current_code,
+    5: optional string password,
 }
 struct MfaBindResponse {}
+
+// Refresh-token sessions (families): one per login, rotated on refresh, revoked on
+// logout or when an old refresh token is used again (reuse detection).
+struct StartSessionRequest {
+    1: required i64 user_id,
+    // when the session's refresh tokens stop being valid (Unix ms)
+    2: required i64 expires_at,
+}
+struct SessionResponse {
+    1: required i64 session_id,
+    // the generation the refresh token to hand out carries
+    2: required i64 generation,
+}
+
+// Use a refresh token of (session_id, generation). `rotate` = move the session to a
+// new generation (explicit refresh); otherwise only check it is live (silent refresh).
+struct RefreshSessionRequest {
+    1: required i64 user_id,
+    2: required i64 session_id,
+    3: required i64 generation,
+    4: required bool rotate,
+}
+
+struct EndSessionRequest {
+    1: required i64 user_id,
+    2: required i64 session_id,
+}
+struct EndSessionResponse {}
 
 service UserService {
     RegisterResponse Register(1: RegisterRequest req) throws (1: base.BizError err),
@@ -79,4 +111,7 @@ service UserService {
     UpdateAvatarResponse UpdateAvatar(1: UpdateAvatarRequest req) throws (1: base.BizError err),
     MfaQrcodeResponse MfaQrcode(1: MfaQrcodeRequest req) throws (1: base.BizError err),
     MfaBindResponse MfaBind(1: MfaBindRequest req) throws (1: base.BizError err),
+    SessionResponse StartSession(1: StartSessionRequest req) throws (1: base.BizError err),
+    SessionResponse RefreshSession(1: RefreshSessionRequest req) throws (1: base.BizError err),
+    EndSessionResponse EndSession(1: EndSessionRequest req) throws (1: base.BizError err),
 }

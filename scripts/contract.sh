@@ -16,6 +16,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# shellcheck source=scripts/standalone.sh
+. scripts/standalone.sh
 
 bin=${1:-target/debug/fanone}
 out=${FANONE_CONTRACT_OUT:-build/contract}
@@ -51,32 +53,7 @@ else
   data=$(mktemp -d "${TMPDIR:-/tmp}/fanone-contract.XXXXXX")
   log="$out/server.log"
   echo "== contract: starting $bin standalone (data $data, log $log)"
-  env FANONE__DATA_DIR="$data" \
-      FANONE__GATEWAY__ADDR=127.0.0.1:0 \
-      FANONE__SERVICES__USER__ADDR=127.0.0.1:0 \
-      FANONE__SERVICES__VIDEO__ADDR=127.0.0.1:0 \
-      FANONE__SERVICES__INTERACTION__ADDR=127.0.0.1:0 \
-      FANONE__SERVICES__SOCIAL__ADDR=127.0.0.1:0 \
-      FANONE__SERVICES__CHAT__ADDR=127.0.0.1:0 \
-      FANONE__SERVICES__IMAGE__ADDR=127.0.0.1:0 \
-      "$bin" standalone >"$log" 2>&1 &
-  pid=$!
-  gateway=""
-  for _ in $(seq 1 600); do   # up to 60 s
-    gateway=$(sed -n 's/^FANONE_READY .*gateway=\([^ ]*\).*$/\1/p' "$log" | head -n1)
-    [ -n "$gateway" ] && break
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "contract: the server exited before it was ready; log:" >&2
-      tail -n 50 "$log" >&2
-      exit 1
-    fi
-    sleep 0.1
-  done
-  if [ -z "$gateway" ]; then
-    echo "contract: no FANONE_READY line within 60 s; log:" >&2
-    tail -n 50 "$log" >&2
-    exit 1
-  fi
+  start_standalone "$bin" "$data" "$log"
   echo "== contract: gateway $gateway"
 fi
 

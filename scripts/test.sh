@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command: lint, every Rust test on SQLite and on a throw-away
 # MariaDB (vector store tests on a throw-away Milvus Lite; registry tests start their
-# own etcd and rnacos; cache tests use a throw-away Redis), then the contract suite (Postman
-# collection run by Newman, and the WebSocket script) against a standalone instance.
+# own etcd and rnacos; cache tests use a throw-away Redis), then the contract suite
+# (Postman collection run by Newman, and the WebSocket script) against a standalone
+# instance, then a Schemathesis fuzz run from docs/openapi.yaml (no 5xx allowed).
 # Every server gets a free loopback port (FANONE_<NAME>_PORT forces one) and is stopped
 # on exit. Used as is by CI (.ci/run), which installs the servers first.
 set -euo pipefail
@@ -54,3 +55,6 @@ cargo test --workspace --all-targets "$@"
 
 echo "== contract suite (Newman + WebSocket) against target/debug/fanone"
 scripts/contract.sh target/debug/fanone
+
+echo "== fuzz (Schemathesis from docs/openapi.yaml) against target/debug/fanone"
+scripts/fuzz.sh target/debug/fanone

@@ -15,6 +15,7 @@
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
+    time::Duration,
 };
 
 use anyhow::{Context, Result};
@@ -70,6 +71,7 @@ type Serving = BoxFuture<'static, Result<(), motore::BoxError>>;
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
+    private_umask();
     let file = cli.config.clone();
     let mut cfg = Config::load(file.as_deref())?;
     fanone_telemetry::init(&cfg.telemetry.log, cfg.telemetry.json);
@@ -136,7 +138,8 @@ async fn service(cfg: &Config, rpc: &Arc<Rpc>, name: &str) -> Result<(String, Se
     let rpc = rpc.clone();
     let serving: Serving = match name {
         "user" => {
-            let h = fanone_user::open(&url, worker, tuning, jobs).await?;
+            let opts = fanone_user::Options::from(cfg);
+            let h = fanone_user::open(&url, worker, &opts, jobs).await?;
             let server = volo_gen::user::UserServiceServer::new(h);
             Box::pin(async move { rpc.serve(server, reg).await })
         }
@@ -196,16 +199,16 @@ async fn gateway(cfg: &Config, rpc: &Arc<Rpc>) -> Result<(String, Serving)> {
         .await?;
     let state = gateway_state(cfg, rpc, &reg).await?;
     let url = format!("http://{}", reg.listener.local_addr()?);
+    let deadlines = deadlines(cfg);
     let rpc = rpc.clone();
     Ok((
         url,
-        Box::pin(async move { fanone_gateway::serve(state, rpc, reg).await }),
+        Box::pin(async move { fanone_gateway::serve(state, rpc, reg, deadlines).await }),
     ))
 }
 
 async fn standalone(cfg: &mut Config, file: Option<PathBuf>) -> Result<()> {
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("create data dir {}", cfg.data_dir.display()))?;
+    secure_data_dir(&cfg.data_dir)?;
     if cfg.auth.jwt_secret == DEV_JWT_SECRET {
         cfg.auth.jwt_secret = local_secret(&cfg.data_dir)?;
     }
@@ -245,9 +248,16 @@ async fn gateway_state(cfg: &Config, rpc: &Rpc, reg: &Registered) -> Result<Arc<
         max_avatar_bytes: cfg.gateway.max_avatar_bytes,
         max_video_bytes: cfg.gateway.max_video_bytes,
         max_search_image_bytes: cfg.image.max_bytes,
+        body_idle_timeout: Duration::from_secs(cfg.gateway.body_idle_timeout_secs.max(1)),
+        visit_interval: Duration::from_secs(cfg.limits.visit_interval_secs),
+        ws_max_per_user: cfg.limits.ws_max_per_user as usize,
+        client_backoff: fanone_limit::Backoff {
+            free_failures: cfg.limits.client_free_failures,
+            ..fanone_user::Options::from(cfg).backoff
+        },
     };
     let events = fanone_events::EventBus::open(&cfg.events_url()).await?;
-    Ok(Arc::new(AppState::new(
+    let state = Arc::new(AppState::new(
         rpc,
         reg.worker_id,
         jwt,
@@ -255,7 +265,42 @@ async fn gateway_state(cfg: &Config, rpc: &Rpc, reg: &Registered) -> Result<Arc<
         limits,
         public_url,
         events,
-    )))
+    ));
+    sweep_uploads(
+        rpc.jobs(),
+        &state,
+        Duration::from_secs(cfg.storage.tmp_max_age_secs),
+        Duration::from_secs(cfg.storage.tmp_sweep_interval_secs),
+    )
+    .await;
+    Ok(state)
+}
+
+/// Remove upload temp files left by a crash: once now, then every `every` (a job of
+/// the process). Only files untouched for `max_age` go, so uploads in progress (here
+/// or on another gateway sharing the store) are kept.
+async fn sweep_uploads(
+    jobs: &fanone_jobs::Jobs,
+    state: &Arc<AppState>,
+    max_age: Duration,
+    every: Duration,
+) {
+    if let Err(e) = state.store.sweep_tmp(max_age).await {
+        tracing::warn!(error = %e, "upload temp sweep failed");
+    }
+    let state = state.clone();
+    jobs.every("upload-sweep", every, move || {
+        let state = state.clone();
+        async move { state.store.sweep_tmp(max_age).await }
+    });
+}
+
+/// When the gateway closes slow or idle connections.
+fn deadlines(cfg: &Config) -> fanone_gateway::conn::Deadlines {
+    fanone_gateway::conn::Deadlines {
+        header_read: Duration::from_secs(cfg.gateway.header_read_timeout_secs.max(1)),
+        idle: Duration::from_secs(cfg.gateway.idle_timeout_secs.max(1)),
+    }
 }
 
 /// Options of the image service from the configuration.
@@ -273,8 +318,11 @@ fn image_options(cfg: &Config, node_id: u16) -> fanone_image::Options {
         limits: fanone_embed::Limits {
             max_bytes: cfg.image.max_bytes,
             max_pixels: cfg.image.max_pixels,
+            max_decode_bytes: cfg.image.max_decode_bytes,
             ..Default::default()
         },
+        max_concurrent_decodes: cfg.image.max_concurrent_decodes as usize,
+        decode_wait: Duration::from_millis(cfg.image.decode_wait_ms),
     }
 }
 
@@ -322,8 +370,8 @@ fn announce(parts: &[(&str, String)]) {
     println!("FANONE_READY {}", kv.join(" "));
 }
 
-/// A signing key private to this data dir, created on first start, so standalone
-/// sessions survive restarts without a shared default secret.
+/// A signing key private to this data dir, created on first start (mode 0600), so
+/// standalone sessions survive restarts without a shared default secret.
 fn local_secret(data_dir: &Path) -> Result<String> {
     let path = data_dir.join("jwt.secret");
     if let Ok(s) = std::fs::read_to_string(&path) {
@@ -335,6 +383,46 @@ fn local_secret(data_dir: &Path) -> Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("random: {e}"))?;
     let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::write(&path, &secret).with_context(|| format!("write {}", path.display()))?;
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let _ = std::fs::remove_file(&path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| f.write_all(secret.as_bytes()))
+        .with_context(|| format!("write {}", path.display()))?;
     Ok(secret)
+}
+
+/// Files this process creates are private to its user (databases, secrets,
+/// objects): mode 0600 files, 0700 directories.
+fn private_umask() {
+    // SAFETY: umask only swaps the process's file mode mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
+/// Create the data directory 0700 and make what is already in it private: the
+/// directory 0700, the files directly in it (databases, `jwt.secret`, vectors)
+/// 0600 — also those written by an older version.
+fn secure_data_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("create data dir {}", dir.display()))?;
+    let private = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("chmod {mode:o} {}", path.display()))
+    };
+    private(dir, 0o700)?;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_file() {
+            private(&entry.path(), 0o600)?;
+        } else if kind.is_dir() {
+            private(&entry.path(), 0o700)?;
+        }
+    }
+    Ok(())
 }

@@ -2,12 +2,9 @@
 //! cannot act as a user without the internal credential. Probed against the real
 //! standalone binary with a plain Thrift client, as an outsider would.
 
-use std::cell::RefCell;
-
 use fanone_errno::from_rpc;
-use fanone_rpc::credential::{Credential, METAINFO_KEY};
-use fanone_testkit::{Fanone, TEST_INTERNAL_SECRET};
-use metainfo::Forward as _;
+use fanone_rpc::credential::Credential;
+use fanone_testkit::{Fanone, TEST_INTERNAL_SECRET, with_credential};
 use volo_gen::{
     base,
     chat::{self as crpc, ChatServiceClientBuilder},
@@ -22,18 +19,6 @@ fn refusal<T>(r: Result<T, volo_thrift::ClientError>) -> String {
         Ok(_) => panic!("served without a valid internal credential"),
         Err(e) => e.to_string(),
     }
-}
-
-/// Run `f` with `token` (if any) as the call's credential metainfo.
-async fn with_credential<F: std::future::Future>(token: Option<String>, f: F) -> F::Output {
-    metainfo::METAINFO
-        .scope(RefCell::new(Default::default()), async move {
-            if let Some(t) = token {
-                metainfo::METAINFO.with(|m| m.borrow_mut().set_transient(METAINFO_KEY, t));
-            }
-            f.await
-        })
-        .await
 }
 
 #[tokio::test]

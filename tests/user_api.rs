@@ -50,6 +50,8 @@ fn forge(kind: Kind, user_id: &str, exp: u64) -> String {
         typ: kind,
         iat: 1,
         exp,
+        sid: 0,
+        generation: 0,
     })
 }
 
@@ -259,7 +261,11 @@ async fn token_variants_refresh_and_tampering() {
     .await;
     assert_eq!(r.code(), 10004);
     // token signed with another key
-    let foreign = Jwt::new(b"some-other-key-some-other-key-123", 60, 60).issue(1, Kind::Access);
+    let foreign = Jwt::new(b"some-other-key-some-other-key-123", 60, 60).issue(
+        1,
+        Kind::Access,
+        fanone_auth::Session::default(),
+    );
     let r = info(
         app.http
             .get(app.at("/user/info"))

@@ -479,7 +479,10 @@ async fn feed_and_search() {
 
 #[tokio::test]
 async fn visits_popular_plays_and_restart() {
-    let app = Fanone::start(BIN).await;
+    // every visit counts here (0 = no once-per-viewer interval); the interval has
+    // its own test in tests/hardening.rs
+    let every_visit = [("FANONE__LIMITS__VISIT_INTERVAL_SECS", "0")];
+    let app = Fanone::start_with(BIN, &every_visit).await;
     let (uid, tokens) = app.user("popstar").await;
     let quiet = publish(&app, &uid, &tokens, "quiet", "").await;
     let hit = publish(&app, &uid, &tokens, "hit", "").await;
@@ -593,7 +596,7 @@ async fn visits_popular_plays_and_restart() {
         assert_eq!(r.code(), 10000);
     }
     let data = app.stop().await;
-    let app = Fanone::start_in(BIN, data, &[]).await;
+    let app = Fanone::start_in(BIN, data, &every_visit).await;
     let list = app.get(&format!("/video/list?user_id={uid}"), None).await;
     let counts: Vec<i64> = list.data()["items"]
         .as_array()

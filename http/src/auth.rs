@@ -2,8 +2,8 @@
 //! silently renew an expired access token from a valid refresh token, and hand the
 //! caller's id to handlers through the `Caller` / `MaybeCaller` extractors.
 
-use fanone_auth::{Kind, TokenError, TokenPair};
-use fanone_errno::Error;
+use fanone_auth::{Kind, Session, TokenError, TokenPair};
+use fanone_errno::{Code, Error, from_rpc};
 use http::{HeaderMap, HeaderValue, Uri, request::Parts};
 use volo::context::Context;
 use volo_http::{
@@ -57,12 +57,33 @@ impl FromContext for MaybeCaller {
     }
 }
 
+/// The client's address (the TCP peer; no port). Behind a reverse proxy this is
+/// the proxy's address (docs/security.md).
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub String);
+
+impl FromContext for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_context(cx: &mut ServerContext, _: &mut Parts) -> Result<Self, ApiError> {
+        Ok(ClientAddr(client_addr(cx)))
+    }
+}
+
+pub fn client_addr(cx: &ServerContext) -> String {
+    match cx.rpc_info().caller().address() {
+        Some(volo::net::Address::Ip(a)) => a.ip().to_string(),
+        Some(other) => format!("{other:?}"),
+        None => "unknown".to_owned(),
+    }
+}
+
 /// Middleware: decide the identity, run the route, then attach renewed tokens.
 pub async fn identify(cx: &mut ServerContext, req: Request, next: Next) -> Response {
     let state = cx.extensions().get::<State>().cloned();
     let mut renewed = None;
     if let Some(state) = state {
-        let (identity, fresh) = resolve(&state, req.headers(), req.uri());
+        let (identity, fresh) = resolve(&state, req.headers(), req.uri()).await;
         cx.extensions_mut().insert(identity);
         renewed = fresh;
     }
@@ -89,7 +110,7 @@ pub fn set_token_headers(headers: &mut HeaderMap, pair: &TokenPair) {
     );
 }
 
-fn resolve(state: &State, headers: &HeaderMap, uri: &Uri) -> (Identity, Option<TokenPair>) {
+async fn resolve(state: &State, headers: &HeaderMap, uri: &Uri) -> (Identity, Option<TokenPair>) {
     let access = access_token(headers).or_else(|| query_token(uri, &["token", "access_token"]));
     let refresh = refresh_token(headers).or_else(|| query_token(uri, &["refresh_token"]));
     let access_err = match access.as_deref().map(|t| state.jwt.verify(t, Kind::Access)) {
@@ -98,14 +119,21 @@ fn resolve(state: &State, headers: &HeaderMap, uri: &Uri) -> (Identity, Option<T
         None => None,
     };
     if let Some(refresh) = refresh
-        && let Ok(id) = state.jwt.verify(&refresh, Kind::Refresh)
+        && state.jwt.verify(&refresh, Kind::Refresh).is_ok()
     {
-        let pair = TokenPair {
-            access: state.jwt.issue(id, Kind::Access),
-            refresh,
-        };
-        tracing::debug!(user_id = id, "access token renewed from refresh token");
-        return (Identity::User(id), Some(pair));
+        // silent refresh: the session must still be live (the user service keeps
+        // it, so logout and reuse detection hold across gateways); no rotation, so
+        // clients that keep sending the refresh token they got at login keep working
+        match use_refresh_token(state, &refresh, false).await {
+            Ok((id, pair)) => {
+                tracing::debug!(user_id = id, "access token renewed from refresh token");
+                return (Identity::User(id), Some(pair));
+            }
+            Err(e) if e.code == Code::AuthFailed => {
+                return (Identity::Anonymous("session ended; log in again"), None);
+            }
+            Err(_) => return (Identity::Anonymous("service unavailable"), None),
+        }
     }
     let why = match access_err {
         None => "missing token",
@@ -113,6 +141,50 @@ fn resolve(state: &State, headers: &HeaderMap, uri: &Uri) -> (Identity, Option<T
         Some(_) => "invalid token",
     };
     (Identity::Anonymous(why), None)
+}
+
+/// Trade a refresh token for a new access token (and, with `rotate`, a refresh
+/// token of a new generation; else the current one). The user service decides
+/// whether the session is live and detects reuse.
+pub async fn use_refresh_token(
+    state: &State,
+    refresh: &str,
+    rotate: bool,
+) -> Result<(i64, TokenPair), Error> {
+    let v = state
+        .jwt
+        .verify_claims(refresh, Kind::Refresh)
+        .map_err(|e| Error::auth(e.to_string()))?;
+    if v.session.id == 0 {
+        return Err(Error::auth("refresh token has no session; log in again"));
+    }
+    let r = from_rpc(
+        state
+            .user
+            .refresh_session(volo_gen::user::RefreshSessionRequest {
+                user_id: v.user_id,
+                session_id: v.session.id,
+                generation: v.session.generation,
+                rotate,
+            })
+            .await,
+    )?;
+    let session = Session {
+        id: v.session.id,
+        generation: r.generation,
+    };
+    let refresh = if r.generation == v.session.generation {
+        refresh.to_owned()
+    } else {
+        state.jwt.issue(v.user_id, Kind::Refresh, session)
+    };
+    Ok((
+        v.user_id,
+        TokenPair {
+            access: state.jwt.issue(v.user_id, Kind::Access, session),
+            refresh,
+        },
+    ))
 }
 
 fn header_token(headers: &HeaderMap, names: &[&str]) -> Option<String> {

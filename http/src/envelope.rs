@@ -61,7 +61,14 @@ impl<E: Into<Error>> From<E> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        render::<()>(StatusCode::OK, self.0.code.as_i32(), &self.0.msg, None)
+        let mut resp = render::<()>(StatusCode::OK, self.0.code.as_i32(), &self.0.msg, None);
+        // too many attempts / busy: when to try again (RFC 9110 §10.2.3)
+        if let Some(secs) = self.0.retry_after_secs
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        resp
     }
 }
 

@@ -2,7 +2,14 @@
 //! urlencoded and JSON bodies, with the query string as a fallback. Files (multipart
 //! parts with a filename) are streamed to a temporary object, never held in memory.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU8, Ordering},
+    },
+    time::Duration,
+};
 
 use fanone_errno::Error;
 use fanone_storage::{StorageError, TempObject};
@@ -22,8 +29,10 @@ pub const DEFAULT_PAGE_SIZE: i64 = 10;
 /// Largest page of any list route.
 pub const MAX_PAGE_SIZE: i64 = 100;
 
-/// Most fields a request may carry.
+/// Most fields (multipart parts, form pairs) a request may carry.
 const MAX_FIELDS: usize = 64;
+/// The only multipart field that may carry a file, on the routes that take one.
+pub const FILE_FIELD: &str = "data";
 
 /// The request headers (volo-http has no extractor for them).
 #[derive(Debug, Clone)]
@@ -154,20 +163,29 @@ impl FromRequest for Input {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         let body_limit = state.limits.max_body_bytes;
+        let idle = state.limits.body_idle_timeout;
 
         if content_type.starts_with("multipart/form-data") {
             let file_limit = state.limits.file_limit(parts.uri.path());
-            // room for the file plus the text fields and multipart framing
+            // room for the file plus the text fields and multipart framing; the cap
+            // holds for the whole body as it streams, whatever its framing (a declared
+            // Content-Length is only the early answer)
             let request_limit = file_limit.saturating_add(body_limit);
             if declared_len.is_some_and(|n| n > request_limit) {
                 return Err(too_large(request_limit));
             }
-            read_multipart(cx, parts, body, &state, file_limit, &mut input).await?;
+            let (body, cut) = capped(body, request_limit, idle);
+            read_multipart(cx, parts, body, &state, file_limit, &mut input)
+                .await
+                .map_err(|e| cut.explain(e, request_limit))?;
         } else {
             if declared_len.is_some_and(|n| n > body_limit) {
                 return Err(too_large(body_limit));
             }
-            let bytes = read_limited(body, body_limit).await?;
+            let (body, cut) = capped(body, body_limit, idle);
+            let bytes = read_all(body)
+                .await
+                .map_err(|e| cut.explain(e, body_limit))?;
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(input);
             }
@@ -194,14 +212,67 @@ fn too_large(limit: u64) -> ApiError {
     Error::param(format!("request body exceeds {limit} bytes")).into()
 }
 
-async fn read_limited(mut body: Body, limit: u64) -> Result<Vec<u8>, ApiError> {
+/// Why a capped body stopped early.
+#[derive(Clone, Default)]
+struct Cut(Arc<AtomicU8>);
+
+const CUT_TOO_LARGE: u8 = 1;
+const CUT_IDLE: u8 = 2;
+
+impl Cut {
+    /// The error to answer: the body's own reason if it was cut, else `e`.
+    fn explain(&self, e: ApiError, limit: u64) -> ApiError {
+        match self.0.load(Ordering::Relaxed) {
+            CUT_TOO_LARGE => too_large(limit),
+            CUT_IDLE => {
+                Error::param("request body stalled (no data within the idle timeout)").into()
+            }
+            _ => e,
+        }
+    }
+}
+
+/// The body, ended with an error once more than `limit` bytes arrived in total
+/// (chunked or not) or once no data arrived for `idle`.
+fn capped(body: Body, limit: u64, idle: Duration) -> (Body, Cut) {
+    let cut = Cut::default();
+    let flag = cut.clone();
+    let stream = futures::stream::unfold((body, 0u64, false), move |(mut body, seen, done)| {
+        let flag = flag.clone();
+        async move {
+            if done {
+                return None;
+            }
+            let stop = |why: u8, body, seen| {
+                flag.0.store(why, Ordering::Relaxed);
+                let err: Box<dyn std::error::Error + Send + Sync> =
+                    Box::new(std::io::Error::other("request body cut"));
+                Some((Err(err), (body, seen, true)))
+            };
+            match tokio::time::timeout(idle, body.frame()).await {
+                Err(_) => stop(CUT_IDLE, body, seen),
+                Ok(None) => None,
+                Ok(Some(Err(e))) => Some((Err(e), (body, seen, true))),
+                Ok(Some(Ok(frame))) => {
+                    let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+                    let seen = seen.saturating_add(n);
+                    if seen > limit {
+                        stop(CUT_TOO_LARGE, body, seen)
+                    } else {
+                        Some((Ok(frame), (body, seen, false)))
+                    }
+                }
+            }
+        }
+    });
+    (Body::from_stream(stream), cut)
+}
+
+async fn read_all(mut body: Body) -> Result<Vec<u8>, ApiError> {
     let mut buf = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| Error::param("request body could not be read"))?;
         if let Ok(data) = frame.into_data() {
-            if buf.len() as u64 + data.len() as u64 > limit {
-                return Err(too_large(limit));
-            }
             buf.extend_from_slice(&data);
         }
     }
@@ -249,7 +320,12 @@ async fn read_multipart(
         .await
         .map_err(|_| Error::param("malformed multipart body"))?;
     let mut text_bytes = 0u64;
+    let mut parts_seen = 0usize;
     while let Some(mut field) = mp.next_field().await.map_err(bad)? {
+        parts_seen += 1;
+        if parts_seen > MAX_FIELDS {
+            return Err(Error::param("too many fields").into());
+        }
         let Some(name) = field.name().map(str::to_owned) else {
             continue;
         };
@@ -258,6 +334,12 @@ async fn read_multipart(
                 return Err(
                     Error::param(format!("this route takes no file (field {name})")).into(),
                 );
+            }
+            if name != FILE_FIELD {
+                return Err(Error::param(format!(
+                    "unexpected file field {name} (the file goes in {FILE_FIELD})"
+                ))
+                .into());
             }
             if input.files.contains_key(&name) {
                 return Err(Error::param(format!("only one file is allowed in {name}")).into());

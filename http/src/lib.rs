@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod compose;
+pub mod conn;
 pub mod envelope;
 pub mod extract;
 pub mod routes;
@@ -17,7 +18,6 @@ use std::{sync::Arc, time::Instant};
 
 use fanone_errno::Code;
 use http::{HeaderValue, Method, StatusCode, Uri, header};
-use volo::net::incoming::DefaultIncoming;
 use volo_http::{
     context::ServerContext,
     request::Request,
@@ -116,12 +116,14 @@ async fn edge(cx: &mut ServerContext, mut req: Request, next: Next) -> Response 
     resp
 }
 
-/// Serve the gateway on its registered listener until a shutdown signal; then
-/// withdraw it from the registry, stop the background jobs and drain.
+/// Serve the gateway on its registered listener until a shutdown signal, closing
+/// connections that miss the `deadlines` (`conn.rs`); then withdraw it from the
+/// registry, stop the background jobs and drain.
 pub async fn serve(
     state: Arc<AppState>,
     rpc: Arc<fanone_rpc::Rpc>,
     registered: fanone_rpc::Registered,
+    deadlines: conn::Deadlines,
 ) -> Result<(), motore::BoxError> {
     let fanone_rpc::Registered {
         listener, instance, ..
@@ -130,6 +132,6 @@ pub async fn serve(
     Server::new(router(state))
         .layer(middleware::from_fn(edge))
         .register_shutdown_hook(rpc.shutdown_hook(instance))
-        .run(DefaultIncoming::from(listener))
+        .run(conn::GuardedIncoming::new(listener, deadlines))
         .await
 }

@@ -1,6 +1,6 @@
 //! What every handler shares: service clients, token issuer, object store, limits.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use fanone_auth::Jwt;
 use fanone_id::Snowflake;
@@ -23,6 +23,14 @@ pub struct Limits {
     pub max_avatar_bytes: u64,
     pub max_video_bytes: u64,
     pub max_search_image_bytes: u64,
+    /// A request body that sends nothing for this long is abandoned.
+    pub body_idle_timeout: Duration,
+    /// A viewer counts one visit of a video per this interval.
+    pub visit_interval: Duration,
+    /// Live WebSocket connections of one user on this gateway.
+    pub ws_max_per_user: usize,
+    /// Back-off of failed logins per client address.
+    pub client_backoff: fanone_limit::Backoff,
 }
 
 impl Limits {
@@ -54,9 +62,19 @@ pub struct AppState {
     pub ids: Snowflake,
     /// Live WebSocket chat connections of this gateway.
     pub hub: Arc<crate::ws::Hub>,
+    /// Failed logins per client address, and once-per-interval visit claims.
+    pub throttle: fanone_limit::Throttle,
 }
 
 pub type State = Arc<AppState>;
+
+/// Who views a video, for visit counting: the user if known, else the address.
+pub fn viewer(user: Option<i64>, addr: &str) -> String {
+    match user {
+        Some(id) => format!("u:{id}"),
+        None => format!("a:{addr}"),
+    }
+}
 
 impl AppState {
     /// Clients of every service come from `rpc` (discovery, round robin, breaker,
@@ -70,6 +88,7 @@ impl AppState {
         public_url: String,
         events: fanone_events::EventBus,
     ) -> Self {
+        let client_backoff = limits.client_backoff;
         Self {
             user: rpc.client(UserServiceClientBuilder::new("user")),
             video: rpc.client(VideoServiceClientBuilder::new("video")),
@@ -84,6 +103,10 @@ impl AppState {
             public_url: public_url.trim_end_matches('/').to_owned(),
             ids: Snowflake::new(worker_id),
             hub: Arc::default(),
+            throttle: fanone_limit::Throttle::new(
+                fanone_limit::MemoryStore::default(),
+                client_backoff,
+            ),
         }
     }
 
@@ -103,6 +126,26 @@ impl AppState {
         {
             tracing::error!(error = %e, url, "image event not published");
         }
+    }
+
+    /// Count one visit of `video_id` by `viewer` (`u:<id>` or `a:<address>`), at
+    /// most once per viewer and video per `visit_interval`. Returns whether it
+    /// counted.
+    pub async fn visit(&self, video_id: i64, viewer: &str) -> Result<bool, fanone_errno::Error> {
+        let key = format!("visit:{video_id}:{viewer}");
+        if !self
+            .throttle
+            .first_in(&key, self.limits.visit_interval)
+            .await
+        {
+            return Ok(false);
+        }
+        fanone_errno::from_rpc(
+            self.video
+                .visit(volo_gen::video::VisitRequest { video_id })
+                .await,
+        )?;
+        Ok(true)
     }
 
     /// The public URL of a stored object.

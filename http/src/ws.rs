@@ -66,6 +66,31 @@ impl Hub {
         (reg, rx)
     }
 
+    /// Register like [`Hub::register`] unless `user` already has `max` live
+    /// connections here (checked and added under one lock).
+    pub fn try_register(
+        self: &Arc<Self>,
+        user: i64,
+        max: usize,
+    ) -> Option<(Registration, mpsc::Receiver<Push>)> {
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut conns = self.lock();
+            let peers = conns.entry(user).or_default();
+            if peers.len() >= max {
+                return None;
+            }
+            peers.push(Peer { id, tx });
+        }
+        let reg = Registration {
+            hub: self.clone(),
+            user,
+            id,
+        };
+        Some((reg, rx))
+    }
+
     /// Queue `push` to every live connection of `user`. Returns how many
     /// connections took it (0 = the user is offline here).
     pub fn push(&self, user: i64, push: &Push) -> usize {
@@ -144,6 +169,17 @@ mod tests {
         assert_eq!(hub.connections(7), 0);
         assert_eq!(hub.push(7, &text("gone")), 0, "offline");
         assert_eq!(hub.push(9, &text("never")), 0);
+    }
+
+    #[tokio::test]
+    async fn connections_per_user_are_capped() {
+        let hub = Arc::new(Hub::default());
+        let a = hub.try_register(5, 2).expect("first");
+        let _b = hub.try_register(5, 2).expect("second");
+        assert!(hub.try_register(5, 2).is_none(), "third is refused");
+        assert!(hub.try_register(6, 2).is_some(), "others are not affected");
+        drop(a);
+        assert!(hub.try_register(5, 2).is_some(), "room again after a close");
     }
 
     #[tokio::test]

@@ -62,6 +62,10 @@ async fn ws(
     let Some(upgrade) = upgrade else {
         return Err(Error::param("GET /ws must be a WebSocket upgrade request").into());
     };
+    let max = st.limits.ws_max_per_user;
+    if st.hub.connections(uid) >= max {
+        return Err(too_many_connections(max).into());
+    }
     Ok(upgrade
         .max_message_size(Some(MAX_FRAME_BYTES))
         .max_frame_size(Some(MAX_FRAME_BYTES))
@@ -69,9 +73,22 @@ async fn ws(
         .on_upgrade(move |socket| session(st, uid, socket)))
 }
 
+fn too_many_connections(max: usize) -> Error {
+    Error::new(
+        Code::ChatNotAllowed,
+        format!("too many live chat connections (at most {max} per user)"),
+    )
+}
+
 /// One connection, from upgrade to close.
 async fn session(st: State, uid: i64, mut socket: WebSocket) {
-    let (registration, mut inbox) = st.hub.register(uid);
+    let max = st.limits.ws_max_per_user;
+    // checked again under the hub's lock: concurrent handshakes may pass the first check
+    let Some((registration, mut inbox)) = st.hub.try_register(uid, max) else {
+        let _ = write(&mut socket, error_frame(&too_many_connections(max))).await;
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, socket.close(None)).await;
+        return;
+    };
     tracing::info!(user_id = uid, "ws connected");
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);

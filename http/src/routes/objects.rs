@@ -1,8 +1,12 @@
 //! `GET|HEAD /static/{key}`: committed objects (avatars, covers, videos) with
 //! single-range support, so players can seek. A GET of a video from its first byte
-//! counts one play (a visit) in the background.
+//! counts one play (a visit, once per viewer and interval) in the background.
+//!
+//! Keys arrive percent-encoded and are decoded once; the store refuses any key that
+//! could leave its root or that no file can have. Unknown keys answer 404 in the
+//! envelope (code 10007).
 
-use fanone_errno::from_rpc;
+use fanone_errno::Code;
 use fanone_storage::{StorageError, parse_range};
 use http::{HeaderValue, Method, StatusCode, header};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -17,7 +21,12 @@ use volo_http::{
     utils::Extension,
 };
 
-use crate::{extract::Headers, state::State};
+use crate::{
+    auth::{ClientAddr, MaybeCaller},
+    envelope,
+    extract::Headers,
+    state::{State, viewer},
+};
 
 pub fn router() -> Router {
     Router::new().route("/static/{*key}", get(serve).head(serve))
@@ -27,6 +36,15 @@ fn status(code: StatusCode) -> Response {
     let mut r = Response::new(Body::empty());
     *r.status_mut() = code;
     r
+}
+
+fn not_found() -> Response {
+    envelope::render::<()>(
+        StatusCode::NOT_FOUND,
+        Code::NotFound.as_i32(),
+        "object not found",
+        None,
+    )
 }
 
 fn content_type(key: &str) -> &'static str {
@@ -60,11 +78,10 @@ fn played_video(key: &str) -> Option<i64> {
 }
 
 /// Fire and forget: the file answer never waits for, or fails with, the count.
-fn count_play(st: &State, video_id: i64) {
+fn count_play(st: &State, video_id: i64, viewer: String) {
     let st = st.clone();
     tokio::spawn(async move {
-        let req = volo_gen::video::VisitRequest { video_id };
-        if let Err(e) = from_rpc(st.video.visit(req).await) {
+        if let Err(e) = st.visit(video_id, &viewer).await {
             tracing::debug!(video_id, error = %e, "play not counted");
         }
     });
@@ -74,13 +91,17 @@ async fn serve(
     Extension(st): Extension<State>,
     method: Method,
     Headers(headers): Headers,
-    PathParams(key): PathParams<String>,
+    MaybeCaller(caller): MaybeCaller,
+    ClientAddr(addr): ClientAddr,
+    PathParams(raw): PathParams<String>,
 ) -> Response {
+    let Ok(key) = percent_encoding::percent_decode_str(&raw).decode_utf8() else {
+        return not_found();
+    };
+    let key = key.into_owned();
     let (mut file, len) = match st.store.open_object(&key).await {
         Ok(f) => f,
-        Err(StorageError::NotFound | StorageError::BadKey(_)) => {
-            return status(StatusCode::NOT_FOUND);
-        }
+        Err(StorageError::NotFound | StorageError::BadKey(_)) => return not_found(),
         Err(e) => {
             tracing::error!(error = %e, key, "object read failed");
             return status(StatusCode::INTERNAL_SERVER_ERROR);
@@ -102,7 +123,7 @@ async fn serve(
         && range.is_none_or(|r| r.start == 0)
         && let Some(video_id) = played_video(&key)
     {
-        count_play(&st, video_id);
+        count_play(&st, video_id, viewer(caller, &addr));
     }
     let (code, start, count) = match range {
         Some(r) => (StatusCode::PARTIAL_CONTENT, r.start, r.len()),
@@ -128,6 +149,11 @@ async fn serve(
         HeaderValue::from_static(content_type(&key)),
     );
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // the type is ours (by extension, uploads checked by bytes): never sniff
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     // keys are unique per upload, so objects never change
     h.insert(
         header::CACHE_CONTROL,

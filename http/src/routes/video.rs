@@ -14,11 +14,11 @@ use volo_http::{
 };
 
 use crate::{
-    auth::{Caller, MaybeCaller},
+    auth::{Caller, ClientAddr, MaybeCaller},
     compose,
     envelope::{ApiError, ApiResult, ok, ok_empty},
     extract::{Input, MAX_PAGE_SIZE},
-    state::State,
+    state::{State, viewer},
     view::ListView,
 };
 
@@ -172,12 +172,31 @@ async fn search(
     Ok(ok(ListView::paged(items, r.total)))
 }
 
-/// Extension (CONTRACT.md §4.2): count one visit of a video.
-async fn visit(Extension(st): Extension<State>, input: Input) -> ApiResult {
+/// Extension (CONTRACT.md §4.2): count one visit of a video — once per viewer (the
+/// user, else the client address) and video per `limits.visit_interval_secs`.
+/// A repeated visit answers success without counting.
+async fn visit(
+    Extension(st): Extension<State>,
+    MaybeCaller(caller): MaybeCaller,
+    ClientAddr(addr): ClientAddr,
+    input: Input,
+) -> ApiResult {
     let video_id = input
         .opt_id("video_id")?
         .ok_or_else(|| Error::param("video_id is required"))?;
-    from_rpc(st.video.visit(rpc::VisitRequest { video_id }).await)?;
+    if !st.visit(video_id, &viewer(caller, &addr)).await? {
+        // not counted again, but an unknown video is still an error
+        from_rpc(
+            st.video
+                .m_get_videos(rpc::MGetVideosRequest {
+                    video_ids: vec![video_id],
+                })
+                .await,
+        )?
+        .videos
+        .first()
+        .ok_or_else(|| Error::not_found("video"))?;
+    }
     Ok(ok_empty())
 }
 

@@ -35,6 +35,7 @@ pub struct Config {
     pub tuning: Tuning,
     pub events: EventsConfig,
     pub image: ImageConfig,
+    pub limits: LimitsConfig,
     pub telemetry: TelemetryConfig,
     pub registry: RegistryConfig,
     pub rpc: RpcConfig,
@@ -221,6 +222,41 @@ impl BreakerConfig {
     }
 }
 
+/// Abuse limits (docs/security.md). Login and MFA failures are counted by the user
+/// service per account; the gateway counts failures per client address.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Failed logins (or MFA codes) of one account answered at full speed.
+    pub login_free_failures: u32,
+    /// Wait after the first failure past the free ones; doubles per failure.
+    pub login_backoff_base_ms: u64,
+    /// Longest wait, so an attacker cannot lock a victim out for good.
+    pub login_backoff_max_secs: u64,
+    /// Failures are forgotten this long after the last one (a success forgets at once).
+    pub login_forget_after_secs: u64,
+    /// Failed logins from one client address answered at full speed (gateway).
+    pub client_free_failures: u32,
+    /// A viewer (user id, else client address) counts one visit of a video per interval.
+    pub visit_interval_secs: u64,
+    /// Live WebSocket connections of one user on one gateway.
+    pub ws_max_per_user: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            login_free_failures: 5,
+            login_backoff_base_ms: 1000,
+            login_backoff_max_secs: 15 * 60,
+            login_forget_after_secs: 3600,
+            client_free_failures: 20,
+            visit_interval_secs: 3600,
+            ws_max_per_user: 8,
+        }
+    }
+}
+
 /// The event queue between services (DESIGN.md rule 2).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(default)]
@@ -244,6 +280,12 @@ pub struct ImageConfig {
     pub max_bytes: u64,
     /// Largest image accepted, in pixels (width × height), checked before decoding.
     pub max_pixels: u64,
+    /// Memory one image decode may use for pixels; larger images are refused.
+    pub max_decode_bytes: u64,
+    /// Images decoded and embedded at once; 0 = one per CPU core. Others queue.
+    pub max_concurrent_decodes: u32,
+    /// How long a search waits in that queue before answering "busy" (10012).
+    pub decode_wait_ms: u64,
 }
 
 impl Default for ImageConfig {
@@ -254,6 +296,9 @@ impl Default for ImageConfig {
             milvus_collection: "fanone_images".to_owned(),
             max_bytes: 10 << 20,
             max_pixels: 40_000_000,
+            max_decode_bytes: 128 << 20,
+            max_concurrent_decodes: 0,
+            decode_wait_ms: 10_000,
         }
     }
 }
@@ -295,6 +340,14 @@ pub struct GatewayConfig {
     pub max_video_bytes: u64,
     /// Snowflake worker id with the static registry (a registry leases one instead).
     pub node_id: u16,
+    /// A request body that sends nothing for this long is abandoned (slow uploads).
+    pub body_idle_timeout_secs: u64,
+    /// A connection must send a request's headers within this long of opening
+    /// (or of its previous request); else it is closed.
+    pub header_read_timeout_secs: u64,
+    /// A connection with no bytes in either direction for this long is closed
+    /// (keep-alive and WebSocket connections included; chat clients ping).
+    pub idle_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -304,6 +357,9 @@ pub struct AuthConfig {
     pub jwt_secret: String,
     pub access_ttl_secs: u64,
     pub refresh_ttl_secs: u64,
+    /// After a refresh token is rotated, the previous one is still taken this long
+    /// (concurrent requests of one client); used later, it revokes the session.
+    pub refresh_reuse_grace_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -311,6 +367,10 @@ pub struct AuthConfig {
 pub struct StorageConfig {
     /// Root of the local object store. Empty = `<data_dir>/objects`.
     pub dir: PathBuf,
+    /// Upload temp files untouched this long are removed (left by a crash).
+    pub tmp_max_age_secs: u64,
+    /// How often the gateway sweeps old temp files (also once at start).
+    pub tmp_sweep_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -361,6 +421,7 @@ impl Default for Config {
             tuning: Tuning::default(),
             events: EventsConfig::default(),
             image: ImageConfig::default(),
+            limits: LimitsConfig::default(),
             telemetry: TelemetryConfig::default(),
             registry: RegistryConfig::default(),
             rpc: RpcConfig::default(),
@@ -378,6 +439,9 @@ impl Default for GatewayConfig {
             max_avatar_bytes: 5 << 20,
             max_video_bytes: 200 << 20,
             node_id: 0,
+            body_idle_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 120,
         }
     }
 }
@@ -388,6 +452,7 @@ impl Default for AuthConfig {
             jwt_secret: DEV_JWT_SECRET.to_owned(),
             access_ttl_secs: 2 * 3600,
             refresh_ttl_secs: 7 * 24 * 3600,
+            refresh_reuse_grace_secs: 30,
         }
     }
 }
@@ -396,6 +461,8 @@ impl Default for StorageConfig {
     fn default() -> Self {
         Self {
             dir: PathBuf::new(),
+            tmp_max_age_secs: 3600,
+            tmp_sweep_interval_secs: 300,
         }
     }
 }
@@ -682,6 +749,40 @@ mod tests {
             assert!(Config::load_with(None, Some("[rpc.breaker]\nopen_ms = \"x\"")).is_err());
             Ok(())
         });
+    }
+
+    #[test]
+    fn every_default_listener_is_loopback() {
+        let cfg = Config::default();
+        let s = &cfg.services;
+        let addrs = [
+            ("gateway", cfg.gateway.addr),
+            ("user", s.user.addr),
+            ("video", s.video.addr),
+            ("interaction", s.interaction.addr),
+            ("social", s.social.addr),
+            ("chat", s.chat.addr),
+            ("image", s.image.addr),
+            ("default service", ServiceConfig::default().addr),
+        ];
+        for (name, addr) in addrs {
+            assert!(
+                addr.ip().is_loopback(),
+                "{name} listens on {addr} by default"
+            );
+        }
+    }
+
+    #[test]
+    fn limits_have_safe_defaults() {
+        let cfg = Config::default();
+        assert!(cfg.limits.login_free_failures <= 10);
+        assert!(
+            cfg.limits.login_backoff_max_secs <= 3600,
+            "no permanent lockout"
+        );
+        assert!(cfg.limits.ws_max_per_user > 0);
+        assert!(cfg.gateway.header_read_timeout_secs > 0 && cfg.gateway.idle_timeout_secs > 0);
     }
 
     #[test]

@@ -63,24 +63,29 @@ pub struct Limits {
     pub max_pixels: u64,
     /// Largest width or height declared by the header.
     pub max_side: u32,
+    /// Memory one decode may use for pixels (the decoder's allocation limit and
+    /// the decoded buffer). With a bounded number of concurrent decodes this bounds
+    /// the memory image search can take.
+    pub max_decode_bytes: u64,
 }
 
 impl Default for Limits {
-    /// 10 MiB, 40 megapixels, 12000 pixels a side.
+    /// 10 MiB, 40 megapixels, 12000 pixels a side, 128 MiB of pixels.
     fn default() -> Self {
         Limits {
             max_bytes: 10 << 20,
             max_pixels: 40_000_000,
             max_side: 12_000,
+            max_decode_bytes: 128 << 20,
         }
     }
 }
 
 impl Limits {
     /// The decoder's allocation budget: the largest allowed image as 16-bit RGBA
-    /// (the widest layout the four formats decode to).
+    /// (the widest layout the four formats decode to), within the memory budget.
     fn max_alloc(&self) -> u64 {
-        self.max_pixels.saturating_mul(8)
+        self.max_pixels.saturating_mul(8).min(self.max_decode_bytes)
     }
 }
 
@@ -151,8 +156,9 @@ fn decode_checked(
     // `max_alloc` (`ImageReader::decode` does); do it here.
     if decoder.total_bytes() > limits.max_alloc() {
         return Err(EmbedError::TooLarge(format!(
-            "{} bytes decoded",
-            decoder.total_bytes()
+            "{w}×{h} pixels need {} MiB decoded, over the {} MiB budget",
+            decoder.total_bytes() >> 20,
+            limits.max_alloc() >> 20
         )));
     }
     if w == 0 || h == 0 {

@@ -78,6 +78,23 @@ fn decompression_bombs_are_refused_from_the_header() {
 }
 
 #[test]
+fn the_memory_budget_refuses_before_decoding() {
+    // astronaut.jpg is 256×256 RGB: 192 KiB decoded
+    let tight = Limits {
+        max_decode_bytes: 128 << 10,
+        ..Limits::default()
+    };
+    assert_quick_refusal(&data("astronaut.jpg"), &tight, |e| {
+        matches!(e, EmbedError::TooLarge(_))
+    });
+    let roomy = Limits {
+        max_decode_bytes: 1 << 20,
+        ..Limits::default()
+    };
+    assert!(decode(&data("astronaut.jpg"), &roomy).is_ok());
+}
+
+#[test]
 fn oversized_files_are_refused_before_parsing() {
     let limits = Limits {
         max_bytes: 1000,

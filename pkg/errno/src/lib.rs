@@ -23,13 +23,17 @@ pub enum Code {
     Forbidden = 10008,
     Duplicate = 10009,
     ChatNotAllowed = 10010,
+    /// Too many failed attempts (login, MFA): wait `retry_after_secs`.
+    TooManyAttempts = 10011,
+    /// The server is at capacity for this kind of work (e.g. image decoding).
+    Busy = 10012,
     /// A service the request needs cannot be reached in time (down, overloaded, or
     /// every instance's breaker open). Retrying later may succeed.
-    Unavailable = 10011,
+    Unavailable = 10013,
 }
 
 impl Code {
-    pub const ALL: [Code; 12] = [
+    pub const ALL: [Code; 14] = [
         Code::Success,
         Code::Internal,
         Code::Param,
@@ -41,6 +45,8 @@ impl Code {
         Code::Forbidden,
         Code::Duplicate,
         Code::ChatNotAllowed,
+        Code::TooManyAttempts,
+        Code::Busy,
         Code::Unavailable,
     ];
 
@@ -70,6 +76,8 @@ impl Code {
             Code::Forbidden => "permission denied",
             Code::Duplicate => "duplicate or no-op action",
             Code::ChatNotAllowed => "chat not allowed",
+            Code::TooManyAttempts => "too many attempts, retry later",
+            Code::Busy => "server busy, retry later",
             Code::Unavailable => "service unavailable, please retry",
         }
     }
@@ -80,6 +88,9 @@ impl Code {
 pub struct Error {
     pub code: Code,
     pub msg: String,
+    /// Seconds the client should wait before trying again (codes 10011, 10012);
+    /// the gateway sends it as a `Retry-After` header.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl fmt::Display for Error {
@@ -93,6 +104,26 @@ impl Error {
         Self {
             code,
             msg: msg.into(),
+            retry_after_secs: None,
+        }
+    }
+
+    /// Too many failed attempts; a new one is taken after `retry_after_secs`.
+    pub fn throttled(retry_after_secs: u64) -> Self {
+        let secs = retry_after_secs.max(1);
+        Self {
+            code: Code::TooManyAttempts,
+            msg: format!("too many failed attempts, retry after {secs} s"),
+            retry_after_secs: Some(secs),
+        }
+    }
+
+    /// At capacity; worth retrying after `retry_after_secs`.
+    pub fn busy(what: &str, retry_after_secs: u64) -> Self {
+        Self {
+            code: Code::Busy,
+            msg: format!("{what} is busy, retry later"),
+            retry_after_secs: Some(retry_after_secs.max(1)),
         }
     }
 
@@ -120,13 +151,16 @@ impl From<Error> for BizError {
         BizError {
             code: e.code.as_i32(),
             msg: e.msg.into(),
+            retry_after_secs: e.retry_after_secs.and_then(|s| i64::try_from(s).ok()),
         }
     }
 }
 
 impl From<BizError> for Error {
     fn from(e: BizError) -> Self {
-        Error::new(Code::from_i32(e.code), e.msg.to_string())
+        let mut err = Error::new(Code::from_i32(e.code), e.msg.to_string());
+        err.retry_after_secs = e.retry_after_secs.and_then(|s| u64::try_from(s).ok());
+        err
     }
 }
 
@@ -191,6 +225,10 @@ mod tests {
         let wire: BizError = e.clone().into();
         assert_eq!(wire.code, 10009);
         assert_eq!(Error::from(wire), e);
+        let t = Error::throttled(42);
+        let wire: BizError = t.clone().into();
+        assert_eq!((wire.code, wire.retry_after_secs), (10011, Some(42)));
+        assert_eq!(Error::from(wire), t);
     }
 
     #[test]

@@ -163,12 +163,12 @@ impl Registry for EtcdRegistry {
         st.registered
             .retain(|i| i.addr != inst.addr || i.service != inst.service);
         st.workers.retain(|(_, h)| *h != holder);
-        if st.registered.is_empty() && st.workers.is_empty() {
-            if let Some(l) = st.lease.take() {
-                // nothing left to keep alive: let go of the lease at once
-                let _ = client.lease_revoke(l).await;
-                st.lease = None;
-            }
+        if st.registered.is_empty()
+            && st.workers.is_empty()
+            && let Some(l) = st.lease.take()
+        {
+            // nothing left to keep alive: let go of the lease at once
+            let _ = client.lease_revoke(l).await;
         }
         tracing::info!(service = %inst.service, addr = %inst.addr, "deregistered from etcd");
         Ok(())
@@ -363,10 +363,10 @@ impl Keeper {
         let every = Duration::from_millis((self.ttl as u64 * 1000 / 3).max(500));
         loop {
             let lease = self.state.lock().await.lease;
-            if let Some(lease) = lease {
-                if let Err(e) = self.renew(lease, every).await {
-                    tracing::warn!(lease, error = %e, "etcd lease lost; registering again");
-                }
+            if let Some(lease) = lease
+                && let Err(e) = self.renew(lease, every).await
+            {
+                tracing::warn!(lease, error = %e, "etcd lease lost; registering again");
             }
             tokio::time::sleep(every).await;
             if let Err(e) = self.restore().await {
@@ -403,10 +403,10 @@ impl Keeper {
         }
         if let Some(l) = st.lease {
             // still alive? (renew returned because of a transient error)
-            if let Ok(r) = self.client.lease_time_to_live(l, None).await {
-                if r.ttl() > 0 {
-                    return Ok(());
-                }
+            if let Ok(r) = self.client.lease_time_to_live(l, None).await
+                && r.ttl() > 0
+            {
+                return Ok(());
             }
         }
         let lease = self.client.lease_grant(self.ttl, None).await?.id();

@@ -134,8 +134,8 @@ pub const CONFIG_DATA_ID: &str = "fanone.toml";
 /// The backend chosen by configuration (the trait is not object-safe).
 pub enum AnyRegistry {
     Static(StaticRegistry),
-    Etcd(EtcdRegistry),
-    Nacos(NacosRegistry),
+    Etcd(Box<EtcdRegistry>),
+    Nacos(Box<NacosRegistry>),
 }
 
 impl AnyRegistry {
@@ -147,8 +147,10 @@ impl AnyRegistry {
     ) -> Result<Self, RegistryError> {
         Ok(match cfg.backend {
             RegistryBackend::Static => AnyRegistry::Static(StaticRegistry::new(seeds)),
-            RegistryBackend::Etcd => AnyRegistry::Etcd(EtcdRegistry::connect(cfg).await?),
-            RegistryBackend::Nacos => AnyRegistry::Nacos(NacosRegistry::connect(cfg).await?),
+            RegistryBackend::Etcd => AnyRegistry::Etcd(Box::new(EtcdRegistry::connect(cfg).await?)),
+            RegistryBackend::Nacos => {
+                AnyRegistry::Nacos(Box::new(NacosRegistry::connect(cfg).await?))
+            }
         })
     }
 
@@ -213,7 +215,7 @@ impl Registry for AnyRegistry {
 
 /// Instances in a stable order (by address), so watchers see changes, not reorders.
 pub(crate) fn sorted(mut v: Vec<Instance>) -> Vec<Instance> {
-    v.sort_by(|a, b| a.addr.cmp(&b.addr));
+    v.sort_by_key(|i| i.addr);
     v.dedup_by(|a, b| a.addr == b.addr);
     v
 }

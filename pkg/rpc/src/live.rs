@@ -68,10 +68,10 @@ impl Applier {
         if **current == live {
             return Ok(false);
         }
-        if current.log != live.log {
-            if let Err(e) = fanone_telemetry::set_filter(&live.log) {
-                tracing::warn!(error = %e, "log filter not changed");
-            }
+        if current.log != live.log
+            && let Err(e) = fanone_telemetry::set_filter(&live.log)
+        {
+            tracing::warn!(error = %e, "log filter not changed");
         }
         self.breaker.store(Arc::new(live.breaker.clone()));
         self.live.store(Arc::new(live));

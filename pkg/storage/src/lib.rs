@@ -52,6 +52,10 @@ pub struct TempObject {
 
 /// How many leading bytes of an upload are kept in memory for sniffing.
 pub const HEAD_LEN: usize = 64;
+/// Longest object key.
+pub const MAX_KEY_LEN: usize = 512;
+/// Longest segment of a key (a file name on common file systems).
+pub const MAX_SEGMENT_LEN: usize = 255;
 
 impl LocalStore {
     /// Open (and create) a store rooted at `root`.
@@ -128,25 +132,73 @@ impl LocalStore {
                 }
                 Ok((f, meta.len()))
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StorageError::NotFound),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound
+                        | io::ErrorKind::NotADirectory
+                        | io::ErrorKind::InvalidFilename
+                ) =>
+            {
+                Err(StorageError::NotFound)
+            }
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Map a key to a path inside the root, refusing anything that could escape it.
+    /// Map a key to a path inside the root, refusing anything that could escape it
+    /// or that the file system cannot name (a segment over 255 bytes, NUL, control
+    /// characters): such keys never name an object.
     pub fn path_of(&self, key: &str) -> Result<PathBuf, StorageError> {
         let bad = || StorageError::BadKey(key.to_owned());
-        if key.is_empty() || key.len() > 512 || key.starts_with('.') || key.contains('\\') {
+        if key.is_empty()
+            || key.len() > MAX_KEY_LEN
+            || key.starts_with('.')
+            || key.contains('\\')
+            || key.chars().any(char::is_control)
+        {
             return Err(bad());
         }
         let rel = Path::new(key);
         for c in rel.components() {
             match c {
-                Component::Normal(s) if !s.to_string_lossy().starts_with('.') => {}
+                Component::Normal(s)
+                    if !s.to_string_lossy().starts_with('.') && s.len() <= MAX_SEGMENT_LEN => {}
                 _ => return Err(bad()),
             }
         }
         Ok(self.root.join(rel))
+    }
+
+    /// Remove upload temp files not modified for `max_age` (left behind by a crash
+    /// or a kill). An upload in progress writes continuously, so it stays young and
+    /// is never removed; age, not the process id, decides, because several gateways
+    /// may share the store. Returns how many files were removed.
+    pub async fn sweep_tmp(&self, max_age: std::time::Duration) -> Result<usize, StorageError> {
+        let mut removed = 0;
+        let mut dir = fs::read_dir(&self.tmp).await?;
+        let now = std::time::SystemTime::now();
+        while let Some(entry) = dir.next_entry().await? {
+            let Ok(meta) = entry.metadata().await else {
+                continue;
+            };
+            let age = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .unwrap_or_default();
+            if meta.is_file() && age >= max_age {
+                match fs::remove_file(entry.path()).await {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::info!(removed, "stale upload temp files removed");
+        }
+        Ok(removed)
     }
 }
 
@@ -250,6 +302,8 @@ mod tests {
             ".tmp/x",
             "a/.hidden",
             "a\\b",
+            "a\0b",
+            "a\nb",
         ] {
             assert!(store.path_of(key).is_err(), "{key}");
         }
@@ -261,5 +315,43 @@ mod tests {
             store.open_object("a").await,
             Err(StorageError::NotFound)
         ));
+        // a segment longer than a file name can be is not a key (was an i/o error)
+        let long = "x".repeat(256);
+        assert!(store.path_of(&long).is_err());
+        assert!(store.path_of(&"x".repeat(255)).is_ok());
+        assert!(store.path_of(&format!("avatars/{long}.png")).is_err());
+        // a file used as a directory is simply not found
+        store.put("file", Bytes::from_static(b"x")).await.unwrap();
+        assert!(matches!(
+            store.open_object("file/inside").await,
+            Err(StorageError::NotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn sweep_removes_only_old_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).await.unwrap();
+        let tmp = dir.path().join(".tmp");
+        let old = tmp.join("upload-1-0");
+        std::fs::write(&old, b"left by a crash").unwrap();
+        let f = std::fs::File::options().write(true).open(&old).unwrap();
+        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(7200))
+            .unwrap();
+        drop(f);
+        let mut live = store.begin(100).await.unwrap();
+        live.write(b"being written").await.unwrap();
+        let removed = store
+            .sweep_tmp(std::time::Duration::from_secs(3600))
+            .await
+            .unwrap();
+        assert_eq!(removed, 1);
+        assert!(!old.exists(), "stale temp file removed");
+        live.write(b" still").await.unwrap();
+        store.commit(live, "kept.txt").await.unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("kept.txt")).unwrap(),
+            b"being written still"
+        );
     }
 }

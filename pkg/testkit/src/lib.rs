@@ -55,6 +55,28 @@ pub async fn rpc_kit() -> std::sync::Arc<fanone_rpc::Rpc> {
     )
 }
 
+/// A valid internal credential for components started by this testkit.
+pub fn internal_credential() -> String {
+    fanone_rpc::credential::Credential::new(TEST_INTERNAL_SECRET.as_bytes(), 60).issue("test")
+}
+
+/// Run the Thrift call `f` with `token` (if any) as its internal credential, as a
+/// raw client (a Kitex client, an attacker) would send it.
+pub async fn with_credential<F: std::future::Future>(token: Option<String>, f: F) -> F::Output {
+    use metainfo::Forward as _;
+    metainfo::METAINFO
+        .scope(std::cell::RefCell::new(Default::default()), async move {
+            if let Some(t) = token {
+                metainfo::METAINFO.with(|m| {
+                    m.borrow_mut()
+                        .set_transient(fanone_rpc::credential::METAINFO_KEY, t)
+                });
+            }
+            f.await
+        })
+        .await
+}
+
 /// Serve `server` as service `name` on a free loopback port the way every component
 /// does (registered, credential checked before any handler); returns its address.
 pub async fn serve_thrift<S, Req>(

@@ -3,7 +3,7 @@
 //! indexing driven by `image.stored` events, and search by example.
 //!
 //! Layout as every service: `handler` → `service` → `store`; plus `fetch` (image
-//! bytes by URL).
+//! bytes from our own object store, by key; never an outbound request).
 
 pub mod fetch;
 pub mod handler;
@@ -37,9 +37,12 @@ pub struct Options {
     pub milvus_url: String,
     pub milvus_collection: String,
     pub vectors_path: PathBuf,
-    /// Local object store, read directly when an image URL points into it.
+    /// The object store the images are read from (shared storage in a cluster).
     pub storage_dir: PathBuf,
     pub limits: Limits,
+    /// Images decoded at once (0 = one per core); others wait up to `decode_wait`.
+    pub max_concurrent_decodes: usize,
+    pub decode_wait: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,16 +79,19 @@ pub async fn open_service(opts: &Options) -> Result<Arc<Service>, OpenError> {
         ms = started.elapsed().as_millis() as u64,
         "image model loaded"
     );
-    let local = LocalStore::open(&opts.storage_dir).await.ok();
+    let local = LocalStore::open(&opts.storage_dir).await?;
     let fetcher = fetch::Fetcher::new(local, opts.limits.max_bytes);
-    Ok(Arc::new(ImageService::new(
-        SeaImageStore::new(db),
-        vectors,
-        Arc::new(embedder),
-        opts.limits,
-        fetcher,
-        opts.node_id,
-    )))
+    Ok(Arc::new(
+        ImageService::new(
+            SeaImageStore::new(db),
+            vectors,
+            Arc::new(embedder),
+            opts.limits,
+            fetcher,
+            opts.node_id,
+        )
+        .with_decode_slots(opts.max_concurrent_decodes, opts.decode_wait),
+    ))
 }
 
 /// Open everything and start indexing `image.stored` events.

@@ -1,6 +1,6 @@
 //! The rules of the image domain: index a stored image once, search by example.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use fanone_embed::{EmbedError, Embedder, Limits};
 use fanone_errno::{Code, Error};
@@ -30,6 +30,8 @@ pub enum ImageError {
     Vector(#[from] VectorError),
     #[error("embedding task failed: {0}")]
     Task(String),
+    #[error("every decoding slot stayed busy for {0:?}")]
+    Busy(Duration),
 }
 
 impl ImageError {
@@ -64,6 +66,7 @@ impl From<ImageError> for Error {
             ImageError::Fetch(FetchError::TooLarge(n)) => {
                 Error::param(format!("image larger than {n} bytes"))
             }
+            ImageError::Busy(_) => Error::busy("image search", 2),
             other => Error::internal(other),
         }
     }
@@ -86,8 +89,10 @@ pub struct ImageService<S, V> {
     limits: Limits,
     fetcher: Fetcher,
     ids: Snowflake,
-    /// Embedding is CPU-bound: at most one per core at a time.
+    /// Decoding and embedding are CPU- and memory-bound: a few at a time (one
+    /// per core by default); the rest queue for at most `decode_wait`.
     cpu: Semaphore,
+    decode_wait: Duration,
 }
 
 impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
@@ -108,15 +113,32 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
             fetcher,
             ids: Snowflake::new(node_id),
             cpu: Semaphore::new(cores),
+            decode_wait: Duration::from_secs(10),
         }
     }
 
-    /// Make the image at `url` searchable. Idempotent: a second call (a re-delivered
-    /// event) finds the row already indexed and writes nothing.
+    /// At most `slots` decodes at once (0 = one per core); a request waits at most
+    /// `wait` for a slot, then fails with "busy".
+    pub fn with_decode_slots(mut self, slots: usize, wait: Duration) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        self.cpu = Semaphore::new(if slots == 0 { cores } else { slots });
+        self.decode_wait = wait;
+        self
+    }
+
+    /// Make the stored image at `url` searchable. Idempotent: a second call (a
+    /// re-delivered event) finds the row already indexed and writes nothing. The
+    /// bytes are read from our object store by the key the URL names; a URL that
+    /// names no object of ours is refused before anything is stored.
     pub async fn index(&self, url: &str, kind: i16, owner_id: i64) -> Result<i64> {
         if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 760 {
             return Err(ImageError::InvalidInput(
                 "url must be an http(s) URL of at most 760 bytes",
+            ));
+        }
+        if crate::fetch::object_key(url).is_none() {
+            return Err(ImageError::InvalidInput(
+                "url must name a stored object (<public url>/static/<key>)",
             ));
         }
         if !(1..=3).contains(&kind) {
@@ -211,10 +233,9 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
 
     /// Decode (with limits) and embed on a blocking thread, one per core at a time.
     async fn embed(&self, bytes: Vec<u8>) -> Result<Vec<f32>> {
-        let _permit = self
-            .cpu
-            .acquire()
+        let _permit = tokio::time::timeout(self.decode_wait, self.cpu.acquire())
             .await
+            .map_err(|_| ImageError::Busy(self.decode_wait))?
             .map_err(|e| ImageError::Task(e.to_string()))?;
         let embedder = self.embedder.clone();
         let limits = self.limits;

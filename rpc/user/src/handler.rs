@@ -127,8 +127,53 @@ impl<S: UserStore> rpc::UserService for Handler<S> {
     ) -> Answer<rpc::MfaBindResponse, rpc::UserServiceMfaBindException> {
         let r = self
             .svc
-            .mfa_bind(req.caller_id, &req.secret, &req.code)
+            .mfa_bind(
+                req.caller_id,
+                &req.secret,
+                &req.code,
+                req.current_code.as_deref(),
+                req.password.as_deref(),
+            )
             .await;
         to_rpc(r.map(|()| rpc::MfaBindResponse {}).map_err(Into::into))
+    }
+
+    async fn start_session(
+        &self,
+        req: rpc::StartSessionRequest,
+    ) -> Answer<rpc::SessionResponse, rpc::UserServiceStartSessionException> {
+        let r = self.svc.start_session(req.user_id, req.expires_at).await;
+        to_rpc(
+            r.map(|(session_id, generation)| rpc::SessionResponse {
+                session_id,
+                generation,
+            })
+            .map_err(Into::into),
+        )
+    }
+
+    async fn refresh_session(
+        &self,
+        req: rpc::RefreshSessionRequest,
+    ) -> Answer<rpc::SessionResponse, rpc::UserServiceRefreshSessionException> {
+        let r = self
+            .svc
+            .refresh_session(req.user_id, req.session_id, req.generation, req.rotate)
+            .await;
+        to_rpc(
+            r.map(|generation| rpc::SessionResponse {
+                session_id: req.session_id,
+                generation,
+            })
+            .map_err(Into::into),
+        )
+    }
+
+    async fn end_session(
+        &self,
+        req: rpc::EndSessionRequest,
+    ) -> Answer<rpc::EndSessionResponse, rpc::UserServiceEndSessionException> {
+        let r = self.svc.end_session(req.user_id, req.session_id).await;
+        to_rpc(r.map(|()| rpc::EndSessionResponse {}).map_err(Into::into))
     }
 }

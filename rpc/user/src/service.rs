@@ -5,11 +5,14 @@ use argon2::{
     password_hash::{SaltString, rand_core::OsRng},
 };
 use base64::Engine;
+use std::time::Duration;
+
 use fanone_errno::{Code, Error};
 use fanone_id::{Snowflake, now_ms};
+use fanone_limit::{Backoff, MemoryStore, Throttle};
 use totp_rs::{Secret, Totp};
 
-use crate::store::{StoreError, UserRecord, UserStore};
+use crate::store::{SessionRecord, StoreError, UserRecord, UserStore};
 
 pub const USERNAME_MAX_CHARS: usize = 32;
 pub const PASSWORD_MIN_CHARS: usize = 6;
@@ -33,6 +36,14 @@ pub enum UserError {
     MfaInvalid,
     #[error("user not found")]
     NotFound,
+    #[error("too many failed attempts, retry after {0} s")]
+    Throttled(u64),
+    #[error(
+        "MFA is already bound: send current_code (a code of the bound authenticator) or password to replace it"
+    )]
+    RebindNeedsProof,
+    #[error("{0}")]
+    Session(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("password hashing: {0}")]
@@ -48,6 +59,9 @@ impl From<UserError> for Error {
             UserError::BadCredentials => Error::new(Code::BadCredentials, e.to_string()),
             UserError::MfaRequired | UserError::MfaInvalid => Error::new(Code::Mfa, e.to_string()),
             UserError::NotFound => Error::not_found("user"),
+            UserError::Throttled(secs) => Error::throttled(secs),
+            UserError::RebindNeedsProof => Error::new(Code::Mfa, e.to_string()),
+            UserError::Session(msg) => Error::auth(msg),
             UserError::Store(_) | UserError::Hash(_) => Error::internal(e),
         }
     }
@@ -61,15 +75,85 @@ pub struct UserService<S> {
     /// A real hash to verify against when the username is unknown, so that the
     /// answer time does not reveal which usernames exist.
     dummy_hash: String,
+    /// Failed passwords per account and failed MFA codes per user, enforced here
+    /// (where they are checked) so every gateway shares the count.
+    throttle: Throttle,
+    /// How long a rotated-out refresh token is still taken.
+    refresh_grace_ms: i64,
+}
+
+/// The throttle key of an account's password failures (known or not).
+fn account_key(username: &str) -> String {
+    format!("login:{}", username.to_lowercase())
+}
+
+/// The throttle key of a user's MFA code failures.
+fn mfa_key(id: i64) -> String {
+    format!("mfa:{id}")
 }
 
 impl<S: UserStore> UserService<S> {
     pub fn new(store: S, node_id: u16) -> Self {
+        Self::with_limits(store, node_id, Backoff::default(), Duration::from_secs(30))
+    }
+
+    pub fn with_limits(store: S, node_id: u16, backoff: Backoff, refresh_grace: Duration) -> Self {
         let dummy_hash = hash_password("not-a-real-password").unwrap_or_default();
         Self {
             store,
             ids: Snowflake::new(node_id),
             dummy_hash,
+            throttle: Throttle::new(MemoryStore::default(), backoff),
+            refresh_grace_ms: i64::try_from(refresh_grace.as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+
+    async fn check(&self, key: &str) -> Result<()> {
+        self.throttle
+            .check(key)
+            .await
+            .map_err(|b| UserError::Throttled(b.secs()))
+    }
+
+    /// The password of `username` is `password`; failures are counted per account
+    /// (unknown names too, so the answers do not reveal which names exist).
+    async fn check_password(&self, username: &str, password: &str) -> Result<UserRecord> {
+        let key = account_key(username);
+        self.check(&key).await?;
+        let user = self.store.by_username(username).await?;
+        let hash = user
+            .as_ref()
+            .map_or(self.dummy_hash.clone(), |u| u.password_hash.clone());
+        let ok = verify_blocking(password.to_owned(), hash).await?;
+        match user {
+            Some(u) if ok => {
+                self.throttle.succeeded(&key).await;
+                Ok(u)
+            }
+            _ => {
+                let _ = self.throttle.failed(&key).await;
+                tracing::info!(username, "login failed");
+                Err(UserError::BadCredentials)
+            }
+        }
+    }
+
+    /// `code` is a fresh code of `secret` for `user_id`; failures are counted per user.
+    async fn check_code(&self, user_id: i64, secret: &str, code: &str) -> Result<()> {
+        let key = mfa_key(user_id);
+        self.check(&key).await?;
+        let fresh = match check_totp(secret, code.trim()) {
+            // a code of a time step already used is a replay
+            Some(step) => self.store.advance_mfa_step(user_id, step).await?,
+            None => false,
+        };
+        if fresh {
+            self.throttle.succeeded(&key).await;
+            Ok(())
+        } else {
+            let _ = self.throttle.failed(&key).await;
+            tracing::info!(user_id, "MFA code refused");
+            Err(UserError::MfaInvalid)
         }
     }
 
@@ -113,25 +197,13 @@ impl<S: UserStore> UserService<S> {
                 "username and password are required",
             ));
         }
-        let user = self.store.by_username(username).await?;
-        let hash = user
-            .as_ref()
-            .map_or(self.dummy_hash.clone(), |u| u.password_hash.clone());
-        let ok = verify_blocking(password.to_owned(), hash).await?;
-        let user = match user {
-            Some(u) if ok => u,
-            _ => return Err(UserError::BadCredentials),
-        };
+        let user = self.check_password(username, password).await?;
         if let Some(secret) = &user.mfa_secret {
             let code = code.map(str::trim).filter(|c| !c.is_empty());
             let Some(code) = code else {
                 return Err(UserError::MfaRequired);
             };
-            let step = check_totp(secret, code).ok_or(UserError::MfaInvalid)?;
-            if !self.store.advance_mfa_step(user.id, step).await? {
-                // the code of this time step was already used
-                return Err(UserError::MfaInvalid);
-            }
+            self.check_code(user.id, secret, code).await?;
         }
         Ok(user)
     }
@@ -195,10 +267,29 @@ impl<S: UserStore> UserService<S> {
         Ok((secret.to_base32(), qrcode))
     }
 
-    pub async fn mfa_bind(&self, id: i64, secret: &str, code: &str) -> Result<()> {
+    /// Bind `secret` (proven by `code`). Over a bound factor, also a proof of the
+    /// account: `current_code` of the bound factor, or the `password`.
+    pub async fn mfa_bind(
+        &self,
+        id: i64,
+        secret: &str,
+        code: &str,
+        current_code: Option<&str>,
+        password: Option<&str>,
+    ) -> Result<()> {
         let secret = secret.trim().to_ascii_uppercase();
         if secret.is_empty() || code.trim().is_empty() {
             return Err(UserError::InvalidInput("secret and code are required"));
+        }
+        let user = self.get(id).await?;
+        if let Some(bound) = &user.mfa_secret {
+            let current_code = current_code.map(str::trim).filter(|c| !c.is_empty());
+            let password = password.filter(|p| !p.is_empty());
+            match (current_code, password) {
+                (Some(c), _) => self.check_code(id, bound, c).await?,
+                (None, Some(pw)) => drop(self.check_password(&user.username, pw).await?),
+                (None, None) => return Err(UserError::RebindNeedsProof),
+            }
         }
         let step = check_totp(&secret, code.trim()).ok_or(UserError::MfaInvalid)?;
         if !self.store.set_mfa(id, &secret, step, now_ms()).await? {
@@ -206,6 +297,100 @@ impl<S: UserStore> UserService<S> {
         }
         tracing::info!(user_id = id, "MFA bound");
         Ok(())
+    }
+}
+
+/// Refresh-token sessions (docs/security.md): one family per login, rotated on
+/// explicit refresh, revoked at logout or when a rotated-out token comes back.
+impl<S: UserStore> UserService<S> {
+    /// A new session; returns (session id, first generation).
+    pub async fn start_session(&self, user_id: i64, expires_at: i64) -> Result<(i64, i64)> {
+        self.get(user_id).await?;
+        let now = now_ms();
+        let s = SessionRecord {
+            id: self.ids.next_id(),
+            user_id,
+            generation: self.ids.next_id(),
+            previous_generation: 0,
+            rotated_at: now,
+            revoked_at: None,
+            expires_at,
+            created_at: now,
+        };
+        self.store.insert_session(&s).await?;
+        Ok((s.id, s.generation))
+    }
+
+    /// Use a refresh token of (`session_id`, `generation`). Returns the generation
+    /// the client should hold now: a new one when `rotate`, else the current one.
+    /// A generation rotated out more than the grace ago is reuse (a stolen or
+    /// replayed token): the whole session is revoked.
+    pub async fn refresh_session(
+        &self,
+        user_id: i64,
+        session_id: i64,
+        generation: i64,
+        rotate: bool,
+    ) -> Result<i64> {
+        let now = now_ms();
+        let s = self
+            .store
+            .session(session_id)
+            .await?
+            .filter(|s| s.user_id == user_id)
+            .ok_or(UserError::Session("unknown session; log in again"))?;
+        if s.revoked_at.is_some() {
+            return Err(UserError::Session("session ended; log in again"));
+        }
+        if s.expires_at <= now {
+            return Err(UserError::Session("session expired; log in again"));
+        }
+        if generation == s.generation {
+            if !rotate {
+                return Ok(generation);
+            }
+            let next = self.ids.next_id();
+            if self
+                .store
+                .rotate_session(session_id, generation, next, now)
+                .await?
+            {
+                return Ok(next);
+            }
+            // a concurrent refresh rotated it first: answer like a reuse in grace
+            let s = self
+                .store
+                .session(session_id)
+                .await?
+                .ok_or(UserError::Session("unknown session; log in again"))?;
+            return match s.revoked_at {
+                None => Ok(s.generation),
+                Some(_) => Err(UserError::Session("session ended; log in again")),
+            };
+        }
+        if generation == s.previous_generation && now - s.rotated_at <= self.refresh_grace_ms {
+            return Ok(s.generation);
+        }
+        self.store.revoke_session(session_id, now).await?;
+        tracing::warn!(
+            user_id,
+            session_id,
+            "reuse of a rotated refresh token: session revoked"
+        );
+        Err(UserError::Session(
+            "refresh token was already used; session revoked, log in again",
+        ))
+    }
+
+    /// Logout: the session's refresh tokens stop working.
+    pub async fn end_session(&self, user_id: i64, session_id: i64) -> Result<()> {
+        match self.store.session(session_id).await? {
+            Some(s) if s.user_id == user_id => {
+                self.store.revoke_session(session_id, now_ms()).await?;
+                Ok(())
+            }
+            _ => Err(UserError::Session("unknown session")),
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The same repository tests against SQLite and MariaDB (when configured).
 
 use fanone_user::Migrator;
-use fanone_user::store::{SeaUserStore, StoreError, UserRecord, UserStore};
+use fanone_user::store::{SeaUserStore, SessionRecord, StoreError, UserRecord, UserStore};
 
 fn record(id: i64, name: &str) -> UserRecord {
     UserRecord {
@@ -110,6 +110,41 @@ async fn exercise(store: SeaUserStore) {
     assert!(store.advance_mfa_step(1, 101).await.unwrap());
     assert!(!store.advance_mfa_step(1, 101).await.unwrap());
     assert!(!store.set_mfa(404, "S", 1, 1).await.unwrap());
+
+    // sessions: rotation is a compare-and-set on the generation; revocation sticks
+    let s = SessionRecord {
+        id: 77,
+        user_id: 1,
+        generation: 10,
+        previous_generation: 0,
+        rotated_at: 5,
+        revoked_at: None,
+        expires_at: i64::MAX,
+        created_at: 5,
+    };
+    store.insert_session(&s).await.unwrap();
+    assert_eq!(store.session(77).await.unwrap(), Some(s.clone()));
+    assert!(store.rotate_session(77, 10, 11, 6).await.unwrap());
+    assert!(
+        !store.rotate_session(77, 10, 12, 7).await.unwrap(),
+        "stale generation"
+    );
+    let r = store.session(77).await.unwrap().unwrap();
+    assert_eq!(
+        (r.generation, r.previous_generation, r.rotated_at),
+        (11, 10, 6)
+    );
+    assert!(store.revoke_session(77, 8).await.unwrap());
+    assert!(!store.revoke_session(77, 9).await.unwrap());
+    assert!(
+        !store.rotate_session(77, 11, 12, 9).await.unwrap(),
+        "revoked"
+    );
+    assert_eq!(
+        store.session(77).await.unwrap().unwrap().revoked_at,
+        Some(8)
+    );
+    assert_eq!(store.session(404).await.unwrap(), None);
 }
 
 #[tokio::test]

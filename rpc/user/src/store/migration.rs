@@ -7,7 +7,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateUsers)]
+        vec![Box::new(CreateUsers), Box::new(CreateSessions)]
     }
 }
 
@@ -82,6 +82,72 @@ impl MigrationTrait for CreateUsers {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(Users::Table).to_owned())
+            .await
+    }
+}
+
+struct CreateSessions;
+
+impl MigrationName for CreateSessions {
+    fn name(&self) -> &str {
+        "m0002_create_sessions"
+    }
+}
+
+#[derive(DeriveIden)]
+enum Sessions {
+    Table,
+    Id,
+    UserId,
+    Generation,
+    PreviousGeneration,
+    RotatedAt,
+    RevokedAt,
+    ExpiresAt,
+    CreatedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateSessions {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Sessions::Table)
+                .if_not_exists()
+                .col(
+                    ColumnDef::new(Sessions::Id)
+                        .big_integer()
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new(Sessions::UserId).big_integer().not_null())
+                .col(
+                    ColumnDef::new(Sessions::Generation)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Sessions::PreviousGeneration)
+                        .big_integer()
+                        .not_null()
+                        .default(0),
+                )
+                .col(
+                    ColumnDef::new(Sessions::RotatedAt)
+                        .big_integer()
+                        .not_null()
+                        .default(0),
+                )
+                .col(ColumnDef::new(Sessions::RevokedAt).big_integer().null())
+                .col(ColumnDef::new(Sessions::ExpiresAt).big_integer().not_null())
+                .col(ColumnDef::new(Sessions::CreatedAt).big_integer().not_null())
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(Sessions::Table).to_owned())
             .await
     }
 }

@@ -3,6 +3,7 @@
 mod entity;
 mod migration;
 mod sea;
+mod session_entity;
 
 use std::future::Future;
 
@@ -22,6 +23,22 @@ pub struct UserRecord {
     pub mfa_last_step: i64,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A refresh-token family: created at login, moved to a new generation on each
+/// explicit refresh, revoked at logout or on reuse of an old refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: i64,
+    pub user_id: i64,
+    /// The generation the newest refresh token carries.
+    pub generation: i64,
+    /// The generation before the last rotation (0 = none), taken for a short grace.
+    pub previous_generation: i64,
+    pub rotated_at: i64,
+    pub revoked_at: Option<i64>,
+    pub expires_at: i64,
+    pub created_at: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +88,33 @@ pub trait UserStore: Send + Sync + 'static {
         id: i64,
         secret: &str,
         step: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn insert_session(
+        &self,
+        session: &SessionRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn session(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+
+    /// Atomically move a live session from generation `from` to `to`. False when
+    /// the generation already moved on or the session is revoked.
+    fn rotate_session(
+        &self,
+        id: i64,
+        from: i64,
+        to: i64,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Revoke a session; false when it does not exist or was already revoked.
+    fn revoke_session(
+        &self,
+        id: i64,
         now: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 

@@ -6,7 +6,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, Func},
 };
 
-use super::{StoreError, UserRecord, UserStore, entity};
+use super::{SessionRecord, StoreError, UserRecord, UserStore, entity, session_entity as sess};
 
 #[derive(Clone)]
 pub struct SeaUserStore {
@@ -29,6 +29,19 @@ fn to_record(m: entity::Model) -> UserRecord {
         mfa_last_step: m.mfa_last_step,
         created_at: m.created_at,
         updated_at: m.updated_at,
+    }
+}
+
+fn to_session(m: sess::Model) -> SessionRecord {
+    SessionRecord {
+        id: m.id,
+        user_id: m.user_id,
+        generation: m.generation,
+        previous_generation: m.previous_generation,
+        rotated_at: m.rotated_at,
+        revoked_at: m.revoked_at,
+        expires_at: m.expires_at,
+        created_at: m.created_at,
     }
 }
 
@@ -147,6 +160,60 @@ impl UserStore for SeaUserStore {
             .col_expr(entity::Column::MfaLastStep, Expr::value(step))
             .filter(entity::Column::Id.eq(id))
             .filter(entity::Column::MfaLastStep.lt(step))
+            .exec(&self.db)
+            .await?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        let am = sess::ActiveModel {
+            id: Set(s.id),
+            user_id: Set(s.user_id),
+            generation: Set(s.generation),
+            previous_generation: Set(s.previous_generation),
+            rotated_at: Set(s.rotated_at),
+            revoked_at: Set(s.revoked_at),
+            expires_at: Set(s.expires_at),
+            created_at: Set(s.created_at),
+        };
+        sess::Entity::insert(am)
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(map_insert_err)?;
+        Ok(())
+    }
+
+    async fn session(&self, id: i64) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(sess::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(to_session))
+    }
+
+    async fn rotate_session(
+        &self,
+        id: i64,
+        from: i64,
+        to: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let res = sess::Entity::update_many()
+            .col_expr(sess::Column::PreviousGeneration, Expr::value(from))
+            .col_expr(sess::Column::Generation, Expr::value(to))
+            .col_expr(sess::Column::RotatedAt, Expr::value(now))
+            .filter(sess::Column::Id.eq(id))
+            .filter(sess::Column::Generation.eq(from))
+            .filter(sess::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn revoke_session(&self, id: i64, now: i64) -> Result<bool, StoreError> {
+        let res = sess::Entity::update_many()
+            .col_expr(sess::Column::RevokedAt, Expr::value(now))
+            .filter(sess::Column::Id.eq(id))
+            .filter(sess::Column::RevokedAt.is_null())
             .exec(&self.db)
             .await?;
         Ok(res.rows_affected == 1)
