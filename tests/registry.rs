@@ -74,6 +74,7 @@ async fn exercise(kind: RegistryKind) {
             ("FANONE__RPC__BREAKER__CONSECUTIVE_FAILURES", "2"),
             ("FANONE__RPC__BREAKER__OPEN_MS", "1500"),
             ("FANONE__RPC__BREAKER__HALF_OPEN_PROBES", "1"),
+            ("FANONE__REGISTRY__CONFIG_CENTER", "true"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned())),
     );
@@ -314,6 +315,53 @@ async fn exercise(kind: RegistryKind) {
         "breaker closed again: {:?}",
         transitions.lock().unwrap()
     );
+
+    // the config center: a switch flipped at run time reaches the running gateway; a
+    // bad document is refused and the settings in force stay
+    let register = |name: &'static str| {
+        let (http, gw) = (http.clone(), gw.clone());
+        async move {
+            let r: serde_json::Value = http
+                .post(format!("{gw}/user/register"))
+                .form(&[("username", name), ("password", "secret12")])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            r["base"]["code"].as_i64().unwrap_or(-1)
+        }
+    };
+    reg.publish_config("[features]\nregistration = false\n")
+        .await
+        .expect("publish config");
+    eventually(Duration::from_secs(10), "registration switched off", || {
+        let register = register;
+        async move { register("closed1").await == 10008 }
+    })
+    .await;
+    reg.publish_config("[features\nregistration = true")
+        .await
+        .expect("publish config");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        register("closed2").await,
+        10008,
+        "a bad document changes nothing"
+    );
+    reg.publish_config("[features]\nregistration = true\n")
+        .await
+        .expect("publish config");
+    eventually(
+        Duration::from_secs(10),
+        "registration switched on again",
+        || {
+            let register = register;
+            async move { register("open3").await == 10000 }
+        },
+    )
+    .await;
 
     // a registry restarted empty gets every live instance back; calls go on meanwhile
     registry.restart_empty().await;

@@ -162,11 +162,11 @@ impl FromRequest for Input {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let body_limit = state.limits.max_body_bytes;
-        let idle = state.limits.body_idle_timeout;
+        let body_limit = state.limits().max_body_bytes;
+        let idle = state.limits().body_idle_timeout;
 
         if content_type.starts_with("multipart/form-data") {
-            let file_limit = state.limits.file_limit(parts.uri.path());
+            let file_limit = state.limits().file_limit(parts.uri.path());
             // room for the file plus the text fields and multipart framing; the cap
             // holds for the whole body as it streams, whatever its framing (a declared
             // Content-Length is only the early answer)
@@ -368,8 +368,8 @@ async fn read_multipart(
             let mut value = Vec::new();
             while let Some(chunk) = field.chunk().await.map_err(bad)? {
                 text_bytes += chunk.len() as u64;
-                if text_bytes > state.limits.max_body_bytes {
-                    return Err(too_large(state.limits.max_body_bytes));
+                if text_bytes > state.limits().max_body_bytes {
+                    return Err(too_large(state.limits().max_body_bytes));
                 }
                 value.extend_from_slice(&chunk);
             }

@@ -16,7 +16,7 @@ use volo_gen::{
 };
 
 /// Explicit size limits of the gateway.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Largest non-file request body (form, JSON) and largest text field.
     pub max_body_bytes: u64,
@@ -56,7 +56,10 @@ pub struct AppState {
     pub events: fanone_events::EventBus,
     pub jwt: Jwt,
     pub store: LocalStore,
-    pub limits: Limits,
+    /// Limits as configured at start; the sizes are overridden by `live`.
+    limits: Limits,
+    /// Run-time settings the config center may change (sizes, feature switches).
+    live: Arc<arc_swap::ArcSwap<fanone_config::Live>>,
     /// Base URL of this gateway as clients see it, without a trailing slash.
     pub public_url: String,
     pub ids: Snowflake,
@@ -100,6 +103,7 @@ impl AppState {
             jwt,
             store,
             limits,
+            live: rpc.live().clone(),
             public_url: public_url.trim_end_matches('/').to_owned(),
             ids: Snowflake::new(worker_id),
             hub: Arc::default(),
@@ -108,6 +112,23 @@ impl AppState {
                 client_backoff,
             ),
         }
+    }
+
+    /// The limits in force now (sizes may have changed at run time).
+    pub fn limits(&self) -> Limits {
+        let live = self.live.load();
+        Limits {
+            max_body_bytes: live.max_body_bytes,
+            max_avatar_bytes: live.max_avatar_bytes,
+            max_video_bytes: live.max_video_bytes,
+            max_search_image_bytes: live.max_search_image_bytes,
+            ..self.limits
+        }
+    }
+
+    /// The feature switches in force now.
+    pub fn features(&self) -> fanone_config::Features {
+        self.live.load().features.clone()
     }
 
     /// Announce a stored image (avatar, cover) so the image service indexes it.
@@ -135,7 +156,7 @@ impl AppState {
         let key = format!("visit:{video_id}:{viewer}");
         if !self
             .throttle
-            .first_in(&key, self.limits.visit_interval)
+            .first_in(&key, self.limits().visit_interval)
             .await
         {
             return Ok(false);

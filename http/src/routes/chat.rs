@@ -62,7 +62,7 @@ async fn ws(
     let Some(upgrade) = upgrade else {
         return Err(Error::param("GET /ws must be a WebSocket upgrade request").into());
     };
-    let max = st.limits.ws_max_per_user;
+    let max = st.limits().ws_max_per_user;
     if st.hub.connections(uid) >= max {
         return Err(too_many_connections(max).into());
     }
@@ -82,7 +82,7 @@ fn too_many_connections(max: usize) -> Error {
 
 /// One connection, from upgrade to close.
 async fn session(st: State, uid: i64, mut socket: WebSocket) {
-    let max = st.limits.ws_max_per_user;
+    let max = st.limits().ws_max_per_user;
     // checked again under the hub's lock: concurrent handshakes may pass the first check
     let Some((registration, mut inbox)) = st.hub.try_register(uid, max) else {
         let _ = write(&mut socket, error_frame(&too_many_connections(max))).await;

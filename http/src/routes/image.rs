@@ -40,6 +40,9 @@ struct TopView {
 }
 
 async fn search(Extension(st): Extension<State>, mut input: Input) -> ApiResult {
+    if !st.features().image_search {
+        return Err(Error::new(Code::Unavailable, "image search is switched off").into());
+    }
     let top_k = match input.opt_i64("top_k")? {
         None => None,
         Some(k) if (1..=MAX_TOP_K).contains(&k) => Some(k),

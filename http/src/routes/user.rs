@@ -36,6 +36,9 @@ pub fn router() -> Router {
 }
 
 async fn register(Extension(st): Extension<State>, input: Input) -> ApiResult {
+    if !st.features().registration {
+        return Err(Error::new(Code::Forbidden, "registration is closed").into());
+    }
     let req = rpc::RegisterRequest {
         username: input.required("username")?.to_owned().into(),
         password: input.required("password")?.to_owned().into(),

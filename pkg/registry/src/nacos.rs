@@ -40,6 +40,7 @@ pub struct NacosRegistry {
     config: OnceCell<ConfigService>,
     group: String,
     settle: Duration,
+    jobs: fanone_jobs::Jobs,
 }
 
 impl NacosRegistry {
@@ -61,6 +62,7 @@ impl NacosRegistry {
             config: OnceCell::new(),
             group: cfg.group.clone(),
             settle: Duration::from_millis(500),
+            jobs: fanone_jobs::Jobs::new(),
         })
     }
 
@@ -147,6 +149,18 @@ fn convert(service: &str, list: &[ServiceInstance]) -> Vec<Instance> {
     )
 }
 
+/// The config center's document, or `None` when it does not exist.
+async fn read_config(cs: &ConfigService, group: &str) -> Result<Option<String>, RegistryError> {
+    match cs
+        .get_config(crate::CONFIG_DATA_ID.to_owned(), group.to_owned())
+        .await
+    {
+        Ok(r) => Ok(Some(r.content().clone()).filter(|c| !c.is_empty())),
+        Err(nacos_sdk::api::error::Error::ConfigNotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 struct ConfigListener {
     tx: watch::Sender<Option<String>>,
 }
@@ -218,23 +232,37 @@ impl Registry for NacosRegistry {
     }
 
     async fn watch_config(&self) -> Result<watch::Receiver<Option<String>>, RegistryError> {
-        let cs = self.config_service().await?;
-        let first = match cs
-            .get_config(crate::CONFIG_DATA_ID.to_owned(), self.group.clone())
-            .await
-        {
-            Ok(r) => Some(r.content().clone()).filter(|c| !c.is_empty()),
-            // not published yet: a listener still sees the first publication
-            Err(nacos_sdk::api::error::Error::ConfigNotFound(_)) => None,
-            Err(e) => return Err(e.into()),
-        };
-        let (tx, rx) = watch::channel(first);
-        cs.add_listener(
-            crate::CONFIG_DATA_ID.to_owned(),
-            self.group.clone(),
-            Arc::new(ConfigListener { tx }),
-        )
-        .await?;
+        let cs = self.config_service().await?.clone();
+        let group = self.group.clone();
+        let first = read_config(&cs, &group).await?;
+        let (tx, rx) = watch::channel(first.clone());
+        let listener = Arc::new(ConfigListener { tx });
+        if first.is_some() {
+            cs.add_listener(crate::CONFIG_DATA_ID.to_owned(), group, listener)
+                .await?;
+        } else {
+            // a listener on a data id that does not exist yet is never told when it
+            // appears (seen with rnacos): look every 2 s until it does, then listen
+            self.jobs.spawn("nacos-config-wait", move |_| async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    match read_config(&cs, &group).await {
+                        Ok(Some(doc)) => {
+                            listener.tx.send_replace(Some(doc));
+                            if let Err(e) = cs
+                                .add_listener(crate::CONFIG_DATA_ID.to_owned(), group, listener)
+                                .await
+                            {
+                                tracing::error!(error = %e, "nacos config listener not added");
+                            }
+                            return;
+                        }
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(error = %e, "nacos config unreadable; will retry"),
+                    }
+                }
+            });
+        }
         Ok(rx)
     }
 
