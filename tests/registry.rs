@@ -337,7 +337,6 @@ async fn exercise(kind: RegistryKind) {
         .await
         .expect("publish config");
     eventually(Duration::from_secs(10), "registration switched off", || {
-        let register = register;
         async move { register("closed1").await == 10008 }
     })
     .await;
@@ -357,7 +356,6 @@ async fn exercise(kind: RegistryKind) {
         Duration::from_secs(10),
         "registration switched on again",
         || {
-            let register = register;
             async move { register("open3").await == 10000 }
         },
     )
