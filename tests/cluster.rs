@@ -149,3 +149,33 @@ async fn gateway_refuses_the_development_secret() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("jwt_secret"), "{err}");
 }
+
+#[tokio::test]
+async fn direct_clients_dial_the_configured_addresses() {
+    // every component as its own process on SQLite, the gateway with Volo's plain
+    // client to each configured address (rpc.direct), no discovery
+    let extra = vec![("FANONE__RPC__DIRECT", "true".to_owned())];
+    let app = Fanone::start_cluster(BIN, &[], &extra).await;
+    let (id, tokens) = app.user("direct").await;
+    let me = app.get("/user/info", Some(&tokens)).await;
+    assert_eq!(me.code(), 10000, "{}", me.body);
+    assert_eq!(me.data()["id"], id.as_str());
+    let list = app.get(&format!("/video/list?user_id={id}"), None).await;
+    assert_eq!(list.code(), 10000, "{}", list.body);
+    assert_eq!(list.data()["total"], 0);
+}
+
+#[tokio::test]
+async fn cluster_mode_refuses_to_start_without_the_internal_secret() {
+    let out = tokio::process::Command::new(BIN)
+        .arg("user")
+        .env("FANONE__AUTH__JWT_SECRET", fanone_testkit::TEST_JWT_SECRET)
+        .env("FANONE__RPC__INTERNAL_SECRET", "short")
+        .env("FANONE__SERVICES__USER__ADDR", "127.0.0.1:0")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("internal_secret"), "{err}");
+}

@@ -336,9 +336,11 @@ async fn exercise(kind: RegistryKind) {
     reg.publish_config("[features]\nregistration = false\n")
         .await
         .expect("publish config");
-    eventually(Duration::from_secs(10), "registration switched off", || {
-        async move { register("closed1").await == 10008 }
-    })
+    eventually(
+        Duration::from_secs(10),
+        "registration switched off",
+        || async move { register("closed1").await == 10008 },
+    )
     .await;
     reg.publish_config("[features\nregistration = true")
         .await
@@ -355,9 +357,7 @@ async fn exercise(kind: RegistryKind) {
     eventually(
         Duration::from_secs(10),
         "registration switched on again",
-        || {
-            async move { register("open3").await == 10000 }
-        },
+        || async move { register("open3").await == 10000 },
     )
     .await;
 

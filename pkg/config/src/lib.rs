@@ -159,6 +159,10 @@ pub struct RpcConfig {
     pub credential_ttl_secs: u64,
     /// Further instances tried after a transport failure (never after an answer).
     pub retries: usize,
+    /// Dial `services.<name>.addr` with Volo's plain client: no discovery, balancing,
+    /// retries or breaker (for deployments where something else balances, e.g. a
+    /// Kubernetes Service address; also the baseline of `bench/http/rpc_overhead.sh`).
+    pub direct: bool,
     pub breaker: BreakerConfig,
 }
 
@@ -168,6 +172,7 @@ impl Default for RpcConfig {
             internal_secret: String::new(),
             credential_ttl_secs: 60,
             retries: 2,
+            direct: false,
             breaker: BreakerConfig::default(),
         }
     }

@@ -95,6 +95,7 @@ pub struct Rpc {
     live: Arc<ArcSwap<Live>>,
     observer: Option<Observer>,
     retries: usize,
+    direct: bool,
     services: fanone_config::Services,
     advertise_host: String,
     weight: u32,
@@ -133,6 +134,7 @@ impl Rpc {
             live: Arc::new(ArcSwap::from_pointee(cfg.live())),
             observer: None,
             retries: cfg.rpc.retries,
+            direct: cfg.rpc.direct,
             services: cfg.services.clone(),
             advertise_host: cfg.registry.advertise_host.clone(),
             weight: cfg.registry.weight,
@@ -186,6 +188,17 @@ impl Rpc {
     {
         let name = builder.get_callee_name().to_string();
         let svc = self.service(&name);
+        let timeout = Some(Duration::from_millis(svc.timeout_ms.max(1)));
+        let connect = Some(Duration::from_millis(svc.connect_timeout_ms.max(1)));
+        if self.direct && svc.addr.port() != 0 {
+            return builder
+                .address(svc.addr)
+                .caller_name(&self.caller)
+                .rpc_timeout(timeout)
+                .connect_timeout(connect)
+                .layer_outer(CredentialLayer::new(self.credential.clone(), &self.caller))
+                .build();
+        }
         let breakers = Arc::new(Breakers::new(
             &name,
             self.breaker.clone(),
@@ -196,8 +209,8 @@ impl Rpc {
             .load_balance(RoundRobin::new())
             .retry_count(self.retries)
             .caller_name(&self.caller)
-            .rpc_timeout(Some(Duration::from_millis(svc.timeout_ms.max(1))))
-            .connect_timeout(Some(Duration::from_millis(svc.connect_timeout_ms.max(1))))
+            .rpc_timeout(timeout)
+            .connect_timeout(connect)
             .layer_outer(CredentialLayer::new(self.credential.clone(), &self.caller))
             .layer_inner(BreakerLayer::new(breakers))
             .build()
