@@ -101,16 +101,16 @@ async fn uploads_are_indexed_and_edited_copies_found() {
     let index = |url: String| {
         let c = client.clone();
         async move {
-            from_rpc(
-                c.index_image(irpc::IndexImageRequest {
-                    url: url.into(),
-                    kind: ImageKind::AVATAR,
-                    owner_id: 1,
-                })
-                .await,
-            )
-            .unwrap()
-            .image_id
+            let call = c.index_image(irpc::IndexImageRequest {
+                url: url.into(),
+                kind: ImageKind::AVATAR,
+                owner_id: 1,
+            });
+            // a caller inside the system: with the internal credential
+            let token = Some(fanone_testkit::internal_credential());
+            from_rpc(fanone_testkit::with_credential(token, call).await)
+                .unwrap()
+                .image_id
         }
     };
     assert_eq!(index(urls[2].clone()).await, index(urls[2].clone()).await);
