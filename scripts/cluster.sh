@@ -95,7 +95,7 @@ case "$cmd" in
       nacos) export FANONE__REGISTRY__ENDPOINTS="$FANONE_STACK_NACOS_ADDR" ;;
       *) echo "registry must be etcd or nacos" >&2; exit 2 ;;
     esac
-    "$bin" migrate >/dev/null
+    FANONE__TELEMETRY__LOG=warn "$bin" migrate >/dev/null
     echo "== FanOne cluster on $backend ($replicas replicas of each service)"
     for s in "${services[@]}"; do
       for r in $(seq 1 "$replicas"); do start_one "$s-$r" "$s"; done
