@@ -274,16 +274,15 @@ async fn exercise(kind: RegistryKind) {
             Err(_) => ok_in_a_row = 0,
         }
     }
-    let opened = transitions
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|(a, s)| *a == stuck_addr && *s == BreakerState::Open);
-    assert!(
-        opened,
-        "breaker opened for the stuck instance: {:?}",
-        transitions.lock().unwrap()
-    );
+    let went = |state: BreakerState| {
+        let seen = transitions.lock().unwrap();
+        let hit = seen.iter().any(|(a, s)| *a == stuck_addr && *s == state);
+        assert!(
+            hit,
+            "breaker of the stuck instance went {state:?}: {seen:?}"
+        );
+    };
+    went(BreakerState::Open);
     replicas[1].thaw();
     eventually(
         Duration::from_secs(20),
@@ -305,16 +304,7 @@ async fn exercise(kind: RegistryKind) {
         },
     )
     .await;
-    let closed = transitions
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|(a, s)| *a == stuck_addr && *s == BreakerState::Closed);
-    assert!(
-        closed,
-        "breaker closed again: {:?}",
-        transitions.lock().unwrap()
-    );
+    went(BreakerState::Closed);
 
     // the config center: a switch flipped at run time reaches the running gateway; a
     // bad document is refused and the settings in force stay
