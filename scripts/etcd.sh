@@ -16,13 +16,6 @@ port=${3:-${FANONE_ETCD_PORT:-23790}}
 # shellcheck source=ports.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/ports.sh"
 
-find_bin() {
-  for b in "$@"; do
-    command -v "$b" 2>/dev/null && return 0
-    [ -x "/usr/sbin/$b" ] && { echo "/usr/sbin/$b"; return 0; }
-  done
-  return 1
-}
 
 install() {
   if find_bin etcd >/dev/null && find_bin etcdctl >/dev/null; then
@@ -89,16 +82,7 @@ case "$cmd" in
     exit 1
     ;;
   stop)
-    if [ -f "$dir/etcd.pid" ]; then
-      pid=$(cat "$dir/etcd.pid")
-      # only our process: the pid may have been reused after a crash
-      if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = etcd ]; then
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-        kill -9 "$pid" 2>/dev/null || true
-      fi
-      rm -f "$dir/etcd.pid"
-    fi
+    stop_pidfile "$dir/etcd.pid" etcd
     ;;
   *)
     echo "usage: $0 install | start [DIR] [PORT] | stop [DIR]" >&2

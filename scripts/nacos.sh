@@ -123,16 +123,7 @@ EOF
     exit 1
     ;;
   stop)
-    if [ -f "$dir/rnacos.pid" ]; then
-      pid=$(cat "$dir/rnacos.pid")
-      # only our process: the pid may have been reused after a crash
-      if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = rnacos ]; then
-        kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-        kill -9 "$pid" 2>/dev/null || true
-      fi
-      rm -f "$dir/rnacos.pid"
-    fi
+    stop_pidfile "$dir/rnacos.pid" rnacos
     ;;
   *)
     echo "usage: $0 install | start [DIR] [PORT] | stop [DIR]" >&2

@@ -2,6 +2,9 @@
 # Free loopback TCP ports for throw-away servers (sourced, not run).
 #   . scripts/ports.sh
 #   port_free PORT                 -> status 0 when nothing listens on PORT
+#   find_bin NAME...               -> path of the first NAME found (PATH or /usr/sbin)
+#   stop_pidfile FILE COMM         -> stop the process in FILE if its name starts
+#                                     with COMM (pids are reused after a crash)
 #   pick_port VAR [OFFSET...]      -> sets VAR to a port P such that P and every
 #                                     P+OFFSET are free and not handed out before
 #                                     by this shell (FANONE_PORTS_TAKEN)
@@ -52,4 +55,27 @@ pick_port() {
   done
   echo "no free port found in 20000-30999 after $_i tries" >&2
   return 1
+}
+
+find_bin() {
+  local b
+  for b in "$@"; do
+    command -v "$b" 2>/dev/null && return 0
+    [ -x "/usr/sbin/$b" ] && { echo "/usr/sbin/$b"; return 0; }
+  done
+  return 1
+}
+
+stop_pidfile() {
+  local file=$1 comm=$2 pid
+  [ -f "$file" ] || return 0
+  pid=$(cat "$file")
+  case "$(cat "/proc/$pid/comm" 2>/dev/null)" in
+    "$comm"*)
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+      kill -9 "$pid" 2>/dev/null || true
+      ;;
+  esac
+  rm -f "$file"
 }

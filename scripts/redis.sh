@@ -22,13 +22,6 @@ fi
 # shellcheck source=ports.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/ports.sh"
 
-find_bin() {
-  for b in "$@"; do
-    command -v "$b" 2>/dev/null && return 0
-    [ -x "/usr/sbin/$b" ] && { echo "/usr/sbin/$b"; return 0; }
-  done
-  return 1
-}
 
 install() {
   if find_bin redis-server >/dev/null && find_bin redis-cli >/dev/null; then
@@ -84,18 +77,7 @@ case "$cmd" in
     exit 1
     ;;
   stop)
-    if [ -f "$dir/redis.pid" ]; then
-      pid=$(cat "$dir/redis.pid")
-      # only our process: the pid may have been reused after a crash
-      case "$(cat "/proc/$pid/comm" 2>/dev/null)" in
-        redis-server*)
-          kill "$pid" 2>/dev/null || true
-          for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-          kill -9 "$pid" 2>/dev/null || true
-          ;;
-      esac
-      rm -f "$dir/redis.pid"
-    fi
+    stop_pidfile "$dir/redis.pid" redis-server
     ;;
   *)
     echo "usage: $0 install | start [DIR] [PORT] [--aof] | stop [DIR]" >&2

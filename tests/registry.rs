@@ -45,6 +45,30 @@ async fn served_by(client: &UserServiceClient, id: i64) -> Result<String, String
         .await
 }
 
+/// POST a username/password form to `/user/<route>` of the gateway; the envelope,
+/// or `None` when no answer came.
+async fn account(
+    http: &reqwest::Client,
+    gw: &str,
+    route: &str,
+    name: &str,
+) -> Option<serde_json::Value> {
+    let r = http
+        .post(format!("{gw}/user/{route}"))
+        .form(&[("username", name), ("password", "secret12")])
+        .send()
+        .await
+        .ok()?;
+    r.json().await.ok()
+}
+
+/// `base.code` of an envelope, -1 for no answer.
+fn code(envelope: Option<serde_json::Value>) -> i64 {
+    envelope
+        .and_then(|v| v["base"]["code"].as_i64())
+        .unwrap_or(-1)
+}
+
 #[tokio::test]
 async fn etcd_registry_balances_fails_over_and_recovers() {
     exercise(RegistryKind::Etcd).await;
@@ -197,20 +221,7 @@ async fn exercise(kind: RegistryKind) {
             while started.elapsed() < Duration::from_secs(4) {
                 let name = format!("load{i}");
                 i += 1;
-                let r = http
-                    .post(format!("{gw}/user/register"))
-                    .form(&[("username", name.as_str()), ("password", "secret12")])
-                    .send()
-                    .await;
-                let code = match r {
-                    Ok(r) => r
-                        .json::<serde_json::Value>()
-                        .await
-                        .ok()
-                        .and_then(|v| v["base"]["code"].as_i64())
-                        .unwrap_or(-1),
-                    Err(_) => -1,
-                };
+                let code = code(account(&http, &gw, "register", &name).await);
                 results.push((started.elapsed(), name, code));
             }
             results
@@ -230,15 +241,7 @@ async fn exercise(kind: RegistryKind) {
         }
     }
     for (_, name, code) in results.iter().filter(|(_, _, c)| *c == 10000) {
-        let r: serde_json::Value = http
-            .post(format!("{gw}/user/login"))
-            .form(&[("username", name.as_str()), ("password", "secret12")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r = account(&http, &gw, "login", name).await.expect("an answer");
         assert_eq!(
             r["base"]["code"], 10000,
             "acknowledged {name} ({code}) is there: {r}"
@@ -310,18 +313,7 @@ async fn exercise(kind: RegistryKind) {
     // bad document is refused and the settings in force stay
     let register = |name: &'static str| {
         let (http, gw) = (http.clone(), gw.clone());
-        async move {
-            let r: serde_json::Value = http
-                .post(format!("{gw}/user/register"))
-                .form(&[("username", name), ("password", "secret12")])
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            r["base"]["code"].as_i64().unwrap_or(-1)
-        }
+        async move { code(account(&http, &gw, "register", name).await) }
     };
     reg.publish_config("[features]\nregistration = false\n")
         .await
@@ -368,15 +360,9 @@ async fn exercise(kind: RegistryKind) {
         },
     )
     .await;
-    let r: serde_json::Value = http
-        .post(format!("{gw}/user/login"))
-        .form(&[("username", "round"), ("password", "secret12")])
-        .send()
+    let r = account(&http, &gw, "login", "round")
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .expect("an answer");
     assert_eq!(r["base"]["code"], 10000, "{r}");
     drop(gateway);
 }
