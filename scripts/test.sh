@@ -4,6 +4,7 @@
 # own etcd and rnacos; cache tests use a throw-away Redis), then the contract suite
 # (Postman collection run by Newman, and the WebSocket script) against a standalone
 # instance, then a Schemathesis fuzz run from docs/openapi.yaml (no 5xx allowed).
+# The Kubernetes manifests are rendered and validated offline after the lint.
 # Every server gets a free loopback port (FANONE_<NAME>_PORT forces one) and is stopped
 # on exit. Used as is by CI (.ci/run), which installs the servers first.
 set -euo pipefail
@@ -13,6 +14,8 @@ echo "== fmt"
 cargo fmt --all -- --check
 echo "== clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== Kubernetes manifests (kustomize render, kubernetes-validate --strict, rules)"
+scripts/k8s-check.sh
 
 # shellcheck source=ports.sh source-path=SCRIPTDIR
 . scripts/ports.sh
