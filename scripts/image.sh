@@ -7,6 +7,7 @@
 #                                         target, else the release build inside (`runtime`)
 #   scripts/image.sh infra             -> the local overlay's servers in one image: MariaDB,
 #                                         Redis, etcd, Prometheus (apt), Milvus Lite's engine
+#   scripts/image.sh jaeger            -> Jaeger v2 (scripts/jaeger.sh builds it) on the base
 #   scripts/image.sh archive NAME...   -> docker-archive tarballs for `ctr images import`,
 #                                         prints their paths
 # Images live in buildah's local storage as localhost/fanone/<name>:<tag>. The debootstrap
@@ -25,6 +26,7 @@ base_image="localhost/fanone/debian:$suite"
 toolchain_image="localhost/fanone/rust:$suite"
 fanone_image=${FANONE_IMAGE:-localhost/fanone/fanone:local}
 infra_image="localhost/fanone/infra:$suite"
+jaeger_image="localhost/fanone/jaeger:local"
 ctx=""
 nice_cmd=(nice -n 19 ionice -c3)
 
@@ -128,6 +130,24 @@ build_infra() {
   echo "built $infra_image" >&2
 }
 
+build_jaeger() {
+  build_base
+  local bin c
+  bin=$(scripts/jaeger.sh install) || { echo "no jaeger binary: scripts/jaeger.sh install" >&2; exit 1; }
+  # rebuilt when the binary changed
+  if exists "$jaeger_image" \
+    && [ "$(buildah inspect --type image --format '{{index .ImageAnnotations "fanone.binary"}}' "$jaeger_image")" = "$(sha256sum <"$bin" | cut -c1-64)" ]; then
+    return 0
+  fi
+  c=$(buildah from --pull=never "$base_image")
+  buildah copy --chmod 0755 "$c" "$bin" /usr/local/bin/jaeger >/dev/null
+  buildah config --entrypoint '["/usr/local/bin/jaeger"]' --cmd '[]' --user 65534:65534 \
+    --annotation "fanone.binary=$(sha256sum <"$bin" | cut -c1-64)" "$c"
+  buildah commit -q "$c" "$jaeger_image" >/dev/null
+  buildah rm "$c" >/dev/null
+  echo "built $jaeger_image" >&2
+}
+
 # docker-archive tarball of an image for `ctr images import`, rebuilt when the image changed
 archive() {
   local name=$1 id out
@@ -147,12 +167,13 @@ case "$cmd" in
   toolchain) build_toolchain; echo "$toolchain_image" ;;
   fanone) build_fanone "${2:-}"; echo "$fanone_image" ;;
   infra) build_infra; echo "$infra_image" ;;
+  jaeger) build_jaeger; echo "$jaeger_image" ;;
   archive)
     shift
     for n in "$@"; do archive "$n"; done
     ;;
   *)
-    echo "usage: $0 base | toolchain | fanone [HOST_BUILT_BINARY] | infra | archive IMAGE..." >&2
+    echo "usage: $0 base | toolchain | fanone [HOST_BUILT_BINARY] | infra | jaeger | archive IMAGE..." >&2
     exit 2
     ;;
 esac
