@@ -2,10 +2,11 @@
 # MariaDB of the local overlay: a data dir on the volume, one database per service
 # plus the event queue's, and the account fanone (password from the Secret) that
 # owns them. Runs as the image's non-root user; root logs in by unix socket only.
+# --force: the bootstrap needs no host name lookup (none outside the cluster here).
 set -eu
 if [ ! -d /data/mysql/mysql ]; then
-  mariadb-install-db --no-defaults --datadir=/data/mysql --skip-test-db \
-    --auth-root-authentication-method=socket >/dev/null
+  mariadb-install-db --no-defaults --datadir=/data/mysql --skip-test-db --skip-name-resolve --force \
+    --auth-root-authentication-method=socket
 fi
 {
   for db in user video interaction social chat image events; do
