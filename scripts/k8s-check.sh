@@ -9,6 +9,8 @@
 # A few seconds; the venv is cached under ${FANONE_TOOLS_DIR:-~/.cache/fanone/tools}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=ports.sh source-path=SCRIPTDIR
+. scripts/ports.sh
 
 version=1.37.0
 # the cluster scripts/k8s-local.sh runs, and the newest schemas of the validator
@@ -70,4 +72,9 @@ for overlay in "$work"/k8s/overlays/*/; do
   done
   "$venv/bin/python3" scripts/k8s-rules.py "$name" "$out/$name.yaml" || status=1
 done
+# the local overlay's Prometheus configuration, where promtool is installed (apt prometheus)
+if promtool=$(find_bin promtool); then
+  "$promtool" check config k8s/overlays/local/prometheus.yml >/dev/null \
+    || { echo "promtool check config k8s/overlays/local/prometheus.yml failed" >&2; status=1; }
+fi
 exit "$status"
