@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: lint, every Rust test on SQLite and on a throw-away
 # MariaDB (vector store tests on a throw-away Milvus Lite; registry tests start their
-# own etcd and rnacos; cache tests use a throw-away Redis), then the contract suite
+# own etcd and rnacos; cache tests use a throw-away Redis; trace tests a throw-away
+# Jaeger; the Prometheus rules are unit-tested with promtool), then the contract suite
 # (Postman collection run by Newman, and the WebSocket script) against a standalone
 # instance, then a Schemathesis fuzz run from docs/openapi.yaml (no 5xx allowed).
 # The Kubernetes manifests are rendered and validated offline after the lint.
@@ -22,7 +23,10 @@ scripts/k8s-check.sh
 dir=$(mktemp -d /tmp/fanone-test-mariadb.XXXXXX)
 milvus_dir=$(mktemp -d /tmp/fanone-test-milvus.XXXXXX)
 redis_dir=$(mktemp -d /tmp/fanone-test-redis.XXXXXX)
+jaeger_dir=$(mktemp -d /tmp/fanone-test-jaeger.XXXXXX)
 cleanup() {
+  scripts/jaeger.sh stop "$jaeger_dir" >/dev/null 2>&1 || true
+  rm -rf "$jaeger_dir"
   scripts/mariadb.sh stop "$dir" >/dev/null 2>&1 || true
   rm -rf "$dir"
   scripts/milvus.sh stop "$milvus_dir" >/dev/null 2>&1 || true
@@ -52,6 +56,15 @@ echo "== Redis on port $redis_port"
 FANONE_TEST_REDIS_URL=$(scripts/redis.sh start "$redis_dir" "$redis_port")
 export FANONE_TEST_REDIS_URL
 export FANONE_TEST_REQUIRE_REDIS=1
+echo "== Jaeger"
+scripts/jaeger.sh install >/dev/null
+read -r jaeger_otlp jaeger_query < <(scripts/jaeger.sh start "$jaeger_dir")
+export FANONE_TEST_JAEGER_OTLP="http://127.0.0.1:$jaeger_otlp"
+export FANONE_TEST_JAEGER_QUERY="http://127.0.0.1:$jaeger_query"
+export FANONE_TEST_REQUIRE_JAEGER=1
+echo "== Prometheus rules (promtool)"
+scripts/prometheus.sh check
+export FANONE_TEST_REQUIRE_PROMTOOL=1
 
 echo "== tests"
 cargo test --workspace --all-targets "$@"
