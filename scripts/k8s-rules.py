@@ -60,6 +60,11 @@ def main(overlay, path):
                 ref = ef.get("configMapRef")
                 if ref and ref["name"] not in configmaps:
                     err(f"{name}: envFrom refers to a missing ConfigMap {ref['name']}")
+            # every fanone process reads the environment's FANONE__* (registry, Milvus, URL)
+            if c.get("args", [None])[0] in COMPONENTS + ["migrate"] and not any(
+                (ef.get("configMapRef") or {}).get("name", "").startswith("fanone-env") for ef in c.get("envFrom", [])
+            ):
+                err(f"{name}/{c['name']}: no envFrom ConfigMap fanone-env")
             res = c.get("resources", {})
             for part in ("requests", "limits"):
                 if not {"cpu", "memory"} <= set(res.get(part, {})):
