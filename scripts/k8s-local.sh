@@ -237,10 +237,11 @@ tlsPrivateKeyFile: "$pki/kubelet-serving.key"
 clusterDomain: cluster.local
 clusterDNS: ["$dns_ip"]
 resolvConf: /etc/resolv.conf
-# nothing can be pulled again: never collect the imported images, no disk-pressure taint
+# nothing can be pulled again: never collect the imported images; evict only when the
+# shared disk is really full (512 MiB left), not at a percentage of it
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
-evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
+evictionHard: {memory.available: "100Mi", nodefs.available: "512Mi", imagefs.available: "512Mi"}
 EOF
   put "$state/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
@@ -405,7 +406,9 @@ load_images() {
   for name in localhost/fanone/fanone:local localhost/fanone/infra:bookworm localhost/fanone/jaeger:local; do
     tar=$(scripts/image.sh archive "$name")
     id=$(cat "$tar.id")
-    if [ "$(cat "$state/images/$(basename "$tar").imported" 2>/dev/null)" != "$id" ]; then
+    # imported before and still there (disk-pressure eviction removes unused images)
+    if [ "$(cat "$state/images/$(basename "$tar").imported" 2>/dev/null)" != "$id" ] \
+      || ! ctr_ images ls -q | grep -qx "$name"; then
       ctr_ images import "$tar" >/dev/null
       mkdir -p "$state/images"
       echo "$id" >"$state/images/$(basename "$tar").imported"
@@ -464,6 +467,8 @@ deploy() {
   running kube-apiserver || die "the cluster is not up: scripts/k8s-local.sh up"
   local t0 rendered
   t0=$(date +%s)
+  load_pause
+  deploy_coredns
   load_images
   log "images in the node after $(($(date +%s) - t0))s"
   mkdir -p "$volumes"
