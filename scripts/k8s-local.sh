@@ -11,7 +11,7 @@
 #   scripts/k8s-local.sh status | env   processes and pods | `export KUBECONFIG=...`
 #   scripts/k8s-local.sh down     stop exactly what `up` started, restore the machine
 # Needs root (network, mounts), the apt packages and the Kubernetes binaries of
-# scripts/k8s-tools.sh (built once, ~35 min cold). Images: scripts/image.sh. The binary
+# scripts/k8s-tools.sh (built once, 35-55 min cold). Images: scripts/image.sh. The binary
 # in the FanOne image is FANONE_BIN (default: target/release/fanone of
 # $CARGO_TARGET_DIR, built with cargo when missing); FANONE_IMAGE_BUILD=container
 # builds it inside the image's build stage instead (docs/deploy.md).

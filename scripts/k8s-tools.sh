@@ -11,7 +11,7 @@
 # pins every k8s.io/* staging module to the matching v0.Y.Z, with one small main per
 # command. CoreDNS is built with only the plugins a cluster's DNS needs (no cloud SDKs).
 # Cached under ${FANONE_TOOLS_DIR:-~/.cache/fanone/tools}/kubernetes-VERSION (the Go
-# build cache beside it): ~35 min wall cold on 2 busy cores (~19 min CPU), ~1 min
+# build cache beside it): 35-55 min wall cold on 2 busy cores (~19 min CPU), ~1 min
 # with a warm Go build cache, nothing once built.
 set -euo pipefail
 
@@ -168,7 +168,7 @@ install() {
   # the Go build cache is kept with the tools: a rebuild (other version, lost binaries)
   # then takes about a minute instead of half an hour
   export GOCACHE=${FANONE_GOCACHE:-$tools/go-build}
-  echo "building Kubernetes $version and CoreDNS $coredns_version from the Go module proxy (~35 min cold on 2 busy cores)..." >&2
+  echo "building Kubernetes $version and CoreDNS $coredns_version from the Go module proxy (35-55 min cold on 2 busy cores)..." >&2
   build_kubernetes "$work/k8s"
   build_coredns "$work/coredns"
   rm -rf "$work" "$root"
