@@ -56,13 +56,10 @@ die() { echo "k8s-local: $*" >&2; exit 1; }
 need_root() { [ "$(id -u)" = 0 ] || die "run as root (network interfaces, iptables, mounts)"; }
 
 bin_dir() { scripts/k8s-tools.sh bin-dir; }
-# a python3 with PyYAML: the venv of scripts/k8s-check.sh
-tools_python() {
-  scripts/k8s-check.sh install
-  echo "${FANONE_TOOLS_DIR:-${HOME:-/root}/.cache/fanone/tools}/kubernetes-validate-1.37.0/bin/python3"
-}
 kubectl() { "$(bin_dir)/kubectl" "$@"; }
 ctr_() { ctr --address "$run/containerd.sock" -n k8s.io "$@"; }
+# (the list is read whole: `ctr ... | grep -q` would fail on SIGPIPE under pipefail)
+has_image() { grep -qx "$1" <<<"$(ctr_ images ls -q)"; }
 
 running() { [ -f "$run/$1.pid" ] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
 
@@ -297,7 +294,7 @@ scratch_image() { # NAME FILE ENTRYPOINT_PATH OUT
 
 # the pod sandbox process (what registry.k8s.io/pause does), under the name containerd expects
 load_pause() {
-  ctr_ images ls -q | grep -qx "$pause_image" && return 0
+  has_image "$pause_image" && return 0
   local dir="$state/images"
   mkdir -p "$dir"
   cat >"$dir/pause.c" <<'EOF'
@@ -321,7 +318,7 @@ EOF
 deploy_coredns() {
   local bin dir="$state/images"
   bin=$(bin_dir)
-  if ! ctr_ images ls -q | grep -qx "$coredns_image"; then
+  if ! has_image "$coredns_image"; then
     mkdir -p "$dir"
     scratch_image "$coredns_image" "$bin/coredns" /coredns "$dir/coredns.tar"
     ctr_ images import "$dir/coredns.tar" >/dev/null
@@ -408,7 +405,7 @@ load_images() {
     id=$(cat "$tar.id")
     # imported before and still there (disk-pressure eviction removes unused images)
     if [ "$(cat "$state/images/$(basename "$tar").imported" 2>/dev/null)" != "$id" ] \
-      || ! ctr_ images ls -q | grep -qx "$name"; then
+      || ! has_image "$name"; then
       ctr_ images import "$tar" >/dev/null
       mkdir -p "$state/images"
       echo "$id" >"$state/images/$(basename "$tar").imported"
@@ -441,24 +438,6 @@ render() {
   install -m 0600 "$state/secrets.env" "$out/k8s/overlays/local/secrets.env"
   kubectl kustomize "$out/k8s/overlays/local" >"$out/local.yaml"
   chmod 0600 "$out/local.yaml"
-  if [ -n "${FANONE_K8S_TCP_PROBES:-}" ]; then
-    # for a binary older than the admin listener (telemetry.admin_addr): probe the
-    # serving port instead of /health/*; never the default
-    log "FANONE_K8S_TCP_PROBES: probes on the serving ports, not on /health/live|ready" >&2
-    "$(tools_python)" - "$out/local.yaml" <<'EOF'
-import sys, yaml
-path = sys.argv[1]
-docs = [d for d in yaml.safe_load_all(open(path)) if d]
-for d in docs:
-    if d["kind"] == "Deployment" and d["metadata"]["labels"].get("app.kubernetes.io/name") == "fanone":
-        c = d["spec"]["template"]["spec"]["containers"][0]
-        port = "http" if d["metadata"]["name"] == "gateway" else "thrift"
-        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-            c[probe].pop("httpGet", None)
-            c[probe]["tcpSocket"] = {"port": port}
-yaml.safe_dump_all(docs, open(path, "w"), sort_keys=False)
-EOF
-  fi
   echo "$out/local.yaml"
 }
 
