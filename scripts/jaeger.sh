@@ -46,7 +46,7 @@ install() {
     cd "$root.tmp/src"
     "$go" mod init fanone.local/jaeger >/dev/null 2>&1
     "$go" get -tool "github.com/jaegertracing/jaeger/cmd/jaeger@$version" >&2
-    "$go" build -trimpath -o "$root.tmp/bin/jaeger" github.com/jaegertracing/jaeger/cmd/jaeger >&2
+    "$go" build -o "$root.tmp/bin/jaeger" github.com/jaegertracing/jaeger/cmd/jaeger >&2
   ) || { echo "building jaeger $version failed" >&2; exit 1; }
   rm -rf "$root"
   mv "$root.tmp" "$root"

@@ -9,7 +9,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use fanone_testkit::Fanone;
+use fanone_testkit::{
+    Fanone,
+    servers::{RegistryKind, RegistryServer},
+};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -166,10 +169,14 @@ async fn a_request_is_one_trace_across_processes_and_metrics_follow_traffic() {
         };
         dbs.push((svc, db));
     }
-    let extra = [
-        ("FANONE__TELEMETRY__TRACE_ENDPOINT", otlp.clone()),
-        ("FANONE__TELEMETRY__TRACE_SAMPLE_RATIO", "1".to_owned()),
-    ];
+    // a shared registry: Prometheus finds every process through it
+    let Some(registry) = RegistryServer::start(RegistryKind::Etcd).await else {
+        return;
+    };
+    let mut env = registry.env(&format!("obs{}", std::process::id()));
+    env.push(("FANONE__TELEMETRY__TRACE_ENDPOINT".into(), otlp.clone()));
+    env.push(("FANONE__TELEMETRY__TRACE_SAMPLE_RATIO".into(), "1".into()));
+    let extra: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     let app = Fanone::start_cluster(BIN, &dbs, &extra).await;
     let (id, tokens) = app.user("traced").await;
     let mp4 = [&[0u8, 0, 0, 0x18][..], b"ftypisom", &[0u8; 64][..]].concat();
@@ -295,7 +302,10 @@ async fn a_request_is_one_trace_across_processes_and_metrics_follow_traffic() {
             .map(|s| s.service.as_str())
             .collect();
         let has_db = spans.iter().any(|s| s.name.starts_with("db."));
-        if services.len() >= 2 && has_db {
+        let has_root = spans
+            .iter()
+            .any(|s| s.service == "fanone-gateway" && s.kind == "server");
+        if services.len() >= 2 && has_db && has_root {
             break spans;
         }
         assert!(
@@ -582,4 +592,34 @@ async fn standalone_health_profiles_and_the_off_switches() {
     let app = Fanone::start_with(BIN, &[("FANONE__TELEMETRY__ADMIN_ADDR", "")]).await;
     assert_eq!(app.admin("standalone"), None);
     assert_eq!(app.get("/user/info?user_id=1", None).await.code(), 10007);
+}
+
+/// The rules and the dashboard only query metrics the code records (a renamed
+/// metric must not leave an alert that can never fire).
+#[test]
+fn rules_and_dashboard_name_only_recorded_metrics() {
+    let known: std::collections::HashSet<&str> = fanone_telemetry::metrics::METRICS
+        .iter()
+        .map(|(name, _, _)| *name)
+        .collect();
+    let root = env!("CARGO_MANIFEST_DIR");
+    for file in ["scripts/prometheus/rules.yml", "docs/grafana/fanone.json"] {
+        let text = std::fs::read_to_string(format!("{root}/{file}")).expect(file);
+        let mut seen = 0;
+        for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')) {
+            if !word.starts_with("fanone_") {
+                continue;
+            }
+            let base = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|s| word.strip_suffix(s).filter(|b| known.contains(b)))
+                .unwrap_or(word);
+            assert!(
+                known.contains(base),
+                "{file} queries {word}, which nothing records"
+            );
+            seen += 1;
+        }
+        assert!(seen >= 5, "{file} names FanOne metrics");
+    }
 }

@@ -89,7 +89,6 @@ async fn edge(cx: &mut ServerContext, mut req: Request, next: Next) -> Response 
     let uri = req.uri().path().to_owned();
     let span = tracing::info_span!(
         "http.server",
-        otel.name = Empty,
         otel.kind = "server",
         otel.status_code = Empty,
         http.request.method = %method,
@@ -157,7 +156,7 @@ async fn edge(cx: &mut ServerContext, mut req: Request, next: Next) -> Response 
         .get::<envelope::Answered>()
         .map(|a| a.0.to_string())
         .unwrap_or_else(|| "-".to_owned());
-    span.record("otel.name", format!("{method} {route}"));
+    trace::rename(&span, format!("{method} {route}"));
     span.record("http.route", route.as_str());
     span.record("http.response.status_code", status);
     span.record("fanone.code", code.as_str());

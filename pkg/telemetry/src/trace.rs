@@ -183,6 +183,14 @@ pub fn outgoing(span: &Span) -> String {
         .to_string()
 }
 
+/// Name `span` once its name is known (after the span started; e.g. the route
+/// template, decided by the router).
+pub fn rename(span: &Span, name: String) {
+    if enabled() {
+        span.context().span().update_name(name);
+    }
+}
+
 /// Run `f` with `tp` as the task's trace context.
 pub async fn scope<F: Future>(tp: TraceParent, f: F) -> F::Output {
     CURRENT.scope(tp, f).await
