@@ -189,9 +189,16 @@ func (s *suite) ctx() (context.Context, context.CancelFunc) {
 
 // servedBy checks the backward metainfo names an instance of svc.
 func (s *suite) servedBy(ctx context.Context, svc, method string) error {
+	// Volo writes backward keys with the RPC_BACKWARD_ prefix on the wire (like its
+	// transient RPC_TRANSIT_ ones); Kitex's server writes them bare, so Kitex's client
+	// hands them over as they came: look for both spellings
 	who, ok := metainfo.RecvBackwardValue(ctx, servedByKey)
+	if !ok {
+		who, ok = metainfo.RecvBackwardValue(ctx, "RPC_BACKWARD_"+servedByKey)
+	}
 	if !ok || !strings.HasPrefix(who, svc+"@") {
-		return fmt.Errorf("%s.%s: backward metainfo %s = %q, want %s@<addr>", svc, method, servedByKey, who, svc)
+		return fmt.Errorf("%s.%s: backward metainfo %s = %q, want %s@<addr> (received %v)",
+			svc, method, servedByKey, who, svc, metainfo.RecvAllBackwardValues(ctx))
 	}
 	s.served[svc] = strings.TrimPrefix(who, svc+"@")
 	return nil
