@@ -6,6 +6,8 @@
 # (Postman collection run by Newman, and the WebSocket script) against a standalone
 # instance, then a Schemathesis fuzz run from docs/openapi.yaml (no 5xx allowed).
 # The Kubernetes manifests are rendered and validated offline after the lint.
+# With Go installed: a Kitex (Go) client calls every service (tests/kitex_interop.rs)
+# and the Kitex-vs-Volo benchmark harness runs a smoke pass (bench/kitex-vs-volo).
 # Every server gets a free loopback port (FANONE_<NAME>_PORT forces one) and is stopped
 # on exit. Used as is by CI (.ci/run), which installs the servers first.
 set -euo pipefail
@@ -65,6 +67,20 @@ export FANONE_TEST_REQUIRE_JAEGER=1
 echo "== Prometheus rules (promtool)"
 scripts/prometheus.sh check
 export FANONE_TEST_REQUIRE_PROMTOOL=1
+# the Kitex interop client (Go, code generated from idl/ by scripts/kitex.sh)
+have_go=0
+if command -v go >/dev/null 2>&1; then
+  have_go=1
+  echo "== Kitex interop client (Go): gofmt, vet, build"
+  FANONE_TEST_KITEX_CLIENT=$(scripts/kitex.sh build)
+  export FANONE_TEST_KITEX_CLIENT FANONE_TEST_REQUIRE_KITEX=1
+  (cd tests/kitex && go vet .)
+elif [ "${FANONE_TEST_REQUIRE_KITEX:-}" = 1 ]; then
+  echo "FANONE_TEST_REQUIRE_KITEX=1 but Go is not installed" >&2
+  exit 1
+else
+  echo "!! Go is not installed: the Kitex interop test and the Kitex-vs-Volo smoke run are SKIPPED" >&2
+fi
 
 echo "== tests"
 cargo test --workspace --all-targets "$@"
@@ -74,3 +90,16 @@ scripts/contract.sh target/debug/fanone
 
 echo "== fuzz (Schemathesis from docs/openapi.yaml) against target/debug/fanone"
 scripts/fuzz.sh target/debug/fanone
+
+if [ "$have_go" = 1 ]; then
+  echo "== Kitex vs Volo harness: lint, unit tests, smoke run (bench/kitex-vs-volo)"
+  bench=bench/kitex-vs-volo
+  unformatted=$(gofmt -l tests/kitex "$bench/go" | grep -v /kitex_gen/ || true)
+  [ -z "$unformatted" ] || { echo "gofmt: $unformatted" >&2; exit 1; }
+  cargo fmt --manifest-path "$bench/rust/Cargo.toml" -- --check
+  # its own cargo workspace, built in the main target dir (reuses the main build's deps)
+  cargo clippy --manifest-path "$bench/rust/Cargo.toml" --all-targets -- -D warnings
+  cargo test --quiet --manifest-path "$bench/rust/Cargo.toml"
+  "$bench/run.sh" --smoke
+  (cd "$bench/go" && go vet ./kitex-server ./kitex-client ./procstat)
+fi
