@@ -48,20 +48,29 @@ async fn scrape(http: &reqwest::Client, admin: &str) -> String {
     r.text().await.expect("metrics body")
 }
 
+/// Where the Debian package's `name` (promtool, prometheus) runs from; `None` when
+/// it is not installed, which fails the test when scripts/test.sh requires it.
+fn prometheus_tool(name: &str) -> Option<String> {
+    let found = [name.to_owned(), format!("/usr/bin/{name}")]
+        .into_iter()
+        .find(|p| {
+            std::process::Command::new(p)
+                .arg("--version")
+                .output()
+                .is_ok()
+        });
+    assert!(
+        found.is_some() || std::env::var("FANONE_TEST_REQUIRE_PROMTOOL").is_err(),
+        "FANONE_TEST_REQUIRE_PROMTOOL is set but {name} is not installed"
+    );
+    found
+}
+
 /// `promtool check metrics` must accept the exposition (when promtool is installed;
 /// scripts/test.sh requires it).
 fn promtool_check(text: &str) {
     use std::io::Write;
-    let Some(promtool) = ["promtool", "/usr/bin/promtool"].into_iter().find(|p| {
-        std::process::Command::new(p)
-            .arg("--version")
-            .output()
-            .is_ok()
-    }) else {
-        assert!(
-            std::env::var("FANONE_TEST_REQUIRE_PROMTOOL").is_err(),
-            "FANONE_TEST_REQUIRE_PROMTOOL is set but promtool is not installed"
-        );
+    let Some(promtool) = prometheus_tool("promtool") else {
         eprintln!("promtool not installed: exposition format not linted");
         return;
     };
@@ -399,16 +408,7 @@ async fn prometheus_scrapes_everything(app: &Fanone, admin: &str) {
         fanone_testkit::SERVICES.len() + 1,
         "every process is a target: {sd}"
     );
-    let Some(prometheus) = ["prometheus", "/usr/bin/prometheus"].into_iter().find(|p| {
-        std::process::Command::new(p)
-            .arg("--version")
-            .output()
-            .is_ok()
-    }) else {
-        assert!(
-            std::env::var("FANONE_TEST_REQUIRE_PROMTOOL").is_err(),
-            "FANONE_TEST_REQUIRE_PROMTOOL is set but prometheus is not installed"
-        );
+    let Some(prometheus) = prometheus_tool("prometheus") else {
         return;
     };
     let dir = tempfile::tempdir().expect("prometheus dir");
