@@ -37,6 +37,7 @@ pub fn router(state: State) -> Router {
     Router::new()
         .merge(routes::user::router())
         .merge(routes::video::router())
+        .merge(routes::upload::router())
         .merge(routes::interaction::router())
         .merge(routes::social::router())
         .merge(routes::chat::router())
