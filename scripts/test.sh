@@ -3,7 +3,8 @@
 # MariaDB (vector store tests on a throw-away Milvus Lite; registry tests start their
 # own etcd and rnacos; cache tests use a throw-away Redis), then the contract suite
 # (Postman collection run by Newman, and the WebSocket script) against a standalone
-# instance, then a Schemathesis fuzz run from docs/openapi.yaml (no 5xx allowed).
+# instance, the web page in headless Chromium (scripts/web.sh), then a Schemathesis
+# fuzz run from docs/openapi.yaml (no 5xx allowed).
 # Every server gets a free loopback port (FANONE_<NAME>_PORT forces one) and is stopped
 # on exit. Used as is by CI (.ci/run), which installs the servers first.
 set -euo pipefail
@@ -53,8 +54,12 @@ export FANONE_TEST_REQUIRE_REDIS=1
 echo "== tests"
 cargo test --workspace --all-targets "$@"
 
-echo "== contract suite (Newman + WebSocket) against target/debug/fanone"
-scripts/contract.sh target/debug/fanone
+bin=${CARGO_TARGET_DIR:-target}/debug/fanone
+echo "== contract suite (Newman + WebSocket) against $bin"
+scripts/contract.sh "$bin"
 
-echo "== fuzz (Schemathesis from docs/openapi.yaml) against target/debug/fanone"
-scripts/fuzz.sh target/debug/fanone
+echo "== web page in headless Chromium (Playwright) against $bin"
+scripts/web.sh "$bin"
+
+echo "== fuzz (Schemathesis from docs/openapi.yaml) against $bin"
+scripts/fuzz.sh "$bin"

@@ -43,6 +43,7 @@ pub fn router(state: State) -> Router {
         .merge(routes::chat::router())
         .merge(routes::image::router())
         .merge(routes::objects::router())
+        .merge(routes::web::router())
         .route("/ping", volo_http::server::route::get(|| async { "pong" }))
         .fallback(not_found)
         .layer(middleware::from_fn(auth::identify))

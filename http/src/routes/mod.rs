@@ -8,3 +8,4 @@ pub mod social;
 pub mod upload;
 pub mod user;
 pub mod video;
+pub mod web;
