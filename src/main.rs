@@ -74,29 +74,53 @@ async fn main() -> Result<()> {
     private_umask();
     let file = cli.config.clone();
     let mut cfg = Config::load(file.as_deref())?;
-    fanone_telemetry::init(&cfg.telemetry.log, cfg.telemetry.json);
+    let mut telemetry = fanone_telemetry::init(&cfg.telemetry, cli.command.component());
     cfg.validate()?;
-    match cli.command {
-        Command::Standalone => standalone(&mut cfg, file).await,
+    let result = run(cli.command, &mut cfg, file).await;
+    telemetry.shutdown();
+    result
+}
+
+impl Command {
+    /// The name this process has in traces (`fanone-<name>`).
+    fn component(&self) -> &'static str {
+        match self {
+            Command::Standalone => "standalone",
+            Command::Gateway => "gateway",
+            Command::User => "user",
+            Command::Video => "video",
+            Command::Interaction => "interaction",
+            Command::Social => "social",
+            Command::Chat => "chat",
+            Command::Image { .. } => "image",
+            Command::Migrate => "migrate",
+        }
+    }
+}
+
+async fn run(command: Command, cfg: &mut Config, file: Option<PathBuf>) -> Result<()> {
+    let cfg = &mut *cfg;
+    match command {
+        Command::Standalone => standalone(cfg, file).await,
         Command::Gateway => {
             cfg.check_cluster()?;
-            let rpc = connect(&cfg, file, "gateway").await?;
-            let (addr, serving) = gateway(&cfg, &rpc).await?;
-            announce(&[("gateway", addr)]);
+            let rpc = connect(cfg, file, "gateway").await?;
+            let (addr, serving) = gateway(cfg, &rpc).await?;
+            announce(&rpc, &[("gateway", addr)]);
             serving.await.map_err(anyhow::Error::from_boxed)
         }
-        Command::User => component(&cfg, file, "user").await,
-        Command::Video => component(&cfg, file, "video").await,
-        Command::Interaction => component(&cfg, file, "interaction").await,
-        Command::Social => component(&cfg, file, "social").await,
-        Command::Chat => component(&cfg, file, "chat").await,
-        Command::Image { action: None } => component(&cfg, file, "image").await,
+        Command::User => component(cfg, file, "user").await,
+        Command::Video => component(cfg, file, "video").await,
+        Command::Interaction => component(cfg, file, "interaction").await,
+        Command::Social => component(cfg, file, "social").await,
+        Command::Chat => component(cfg, file, "chat").await,
+        Command::Image { action: None } => component(cfg, file, "image").await,
         Command::Image {
             action: Some(ImageAction::Reindex),
-        } => reindex(&cfg).await,
+        } => reindex(cfg).await,
         Command::Migrate => {
             for name in SERVICES {
-                migrate(&cfg, name).await?;
+                migrate(cfg, name).await?;
             }
             println!("migrations applied");
             Ok(())
@@ -104,10 +128,12 @@ async fn main() -> Result<()> {
     }
 }
 
-/// The process's RPC kit, following the config center when configured.
+/// The process's RPC kit, following the config center when configured, with its
+/// admin listener (metrics, health, profiles) started.
 async fn connect(cfg: &Config, file: Option<PathBuf>, caller: &str) -> Result<Arc<Rpc>> {
     let rpc = Arc::new(Rpc::connect(cfg, caller).await?);
     rpc.follow_config(file, cfg).await?;
+    rpc.start_admin(&cfg.telemetry).await?;
     Ok(rpc)
 }
 
@@ -116,7 +142,7 @@ async fn component(cfg: &Config, file: Option<PathBuf>, name: &str) -> Result<()
     cfg.check_cluster()?;
     let rpc = connect(cfg, file, name).await?;
     let (addr, serving) = service(cfg, &rpc, name).await?;
-    announce(&[(name, addr)]);
+    announce(&rpc, &[(name, addr)]);
     serving.await.map_err(anyhow::Error::from_boxed)
 }
 
@@ -224,7 +250,7 @@ async fn standalone(cfg: &mut Config, file: Option<PathBuf>) -> Result<()> {
     serving.push(fut);
     parts.insert(0, ("gateway", gw));
     parts.push(("data", cfg.data_dir.display().to_string()));
-    announce(&parts);
+    announce(&rpc, &parts);
     futures::future::try_join_all(serving)
         .await
         .map_err(anyhow::Error::from_boxed)?;
@@ -367,9 +393,12 @@ async fn reindex(cfg: &Config) -> Result<()> {
     Ok(())
 }
 
-/// Human line plus one machine-readable line (`FANONE_READY k=v ...`) on stdout.
-fn announce(parts: &[(&str, String)]) {
-    for (k, v) in parts {
+/// Human line plus one machine-readable line (`FANONE_READY k=v ...`) on stdout;
+/// the admin listener's URL last.
+fn announce(rpc: &Rpc, parts: &[(&str, String)]) {
+    let admin = rpc.admin_addr().map(|a| ("admin", format!("http://{a}")));
+    let parts: Vec<(&str, String)> = parts.iter().cloned().chain(admin).collect();
+    for (k, v) in &parts {
         println!("fanone: {k:<8} {v}");
     }
     let kv: Vec<String> = parts.iter().map(|(k, v)| format!("{k}={v}")).collect();

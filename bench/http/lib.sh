@@ -1,21 +1,39 @@
 # Shared by the load scripts: start a release `fanone standalone` on free ports
-# with a fresh data dir, and helpers to register/login users. Source it.
+# with a fresh data dir (FANONE_BENCH_NO_START=1: only define start_fanone), and
+# helpers to register/login users. Source it.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
 cargo build --release --quiet
-data=$(mktemp -d)
-out=$(mktemp)
-env FANONE__DATA_DIR="$data" FANONE__GATEWAY__ADDR=127.0.0.1:0 FANONE__TELEMETRY__LOG=warn \
-  FANONE__SERVICES__USER__ADDR=127.0.0.1:0 FANONE__SERVICES__VIDEO__ADDR=127.0.0.1:0 \
-  FANONE__SERVICES__INTERACTION__ADDR=127.0.0.1:0 FANONE__SERVICES__SOCIAL__ADDR=127.0.0.1:0 \
-  FANONE__SERVICES__CHAT__ADDR=127.0.0.1:0 FANONE__SERVICES__IMAGE__ADDR=127.0.0.1:0 \
-  target/release/fanone standalone >"$out" &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data" "$out"' EXIT
-for _ in $(seq 1 100); do grep -q FANONE_READY "$out" && break; sleep 0.1; done
-gw=$(grep -o 'gateway=[^ ]*' "$out" | cut -d= -f2)
+
+# start_fanone [ENV=VALUE ...]: a fresh release standalone on free ports (extra
+# environment for it as arguments); sets $gw and $admin, stopped on exit or by the
+# next start_fanone
+pid=
+data=
+out=
+stop_fanone() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  rm -rf "$data" "$out"
+  pid=
+}
+start_fanone() {
+  stop_fanone
+  data=$(mktemp -d)
+  out=$(mktemp)
+  env FANONE__DATA_DIR="$data" FANONE__GATEWAY__ADDR=127.0.0.1:0 FANONE__TELEMETRY__LOG=warn \
+    FANONE__SERVICES__USER__ADDR=127.0.0.1:0 FANONE__SERVICES__VIDEO__ADDR=127.0.0.1:0 \
+    FANONE__SERVICES__INTERACTION__ADDR=127.0.0.1:0 FANONE__SERVICES__SOCIAL__ADDR=127.0.0.1:0 \
+    FANONE__SERVICES__CHAT__ADDR=127.0.0.1:0 FANONE__SERVICES__IMAGE__ADDR=127.0.0.1:0 \
+    "$@" target/release/fanone standalone >"$out" &
+  pid=$!
+  for _ in $(seq 1 100); do grep -q FANONE_READY "$out" && break; sleep 0.1; done
+  gw=$(grep -o 'gateway=[^ ]*' "$out" | cut -d= -f2)
+  admin=$(grep -o 'admin=[^ ]*' "$out" | cut -d= -f2 || true)
+}
+trap stop_fanone EXIT
+[ "${FANONE_BENCH_NO_START:-}" = 1 ] || start_fanone
 
 # register + login; prints the access token
 login() {

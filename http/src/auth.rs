@@ -84,6 +84,9 @@ pub async fn identify(cx: &mut ServerContext, req: Request, next: Next) -> Respo
     let mut renewed = None;
     if let Some(state) = state {
         let (identity, fresh) = resolve(&state, req.headers(), req.uri()).await;
+        if let Identity::User(id) = identity {
+            tracing::Span::current().record("user.id", id);
+        }
         cx.extensions_mut().insert(identity);
         renewed = fresh;
     }

@@ -34,6 +34,10 @@ pub fn ok_empty() -> Response {
     render::<()>(StatusCode::OK, Code::Success.as_i32(), "success", None)
 }
 
+/// The envelope code of a response (a response extension, read by the edge's metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answered(pub i32);
+
 pub fn render<T: Serialize>(status: StatusCode, code: i32, msg: &str, data: Option<T>) -> Response {
     let body = serde_json::to_vec(&Envelope {
         base: Base { code, msg },
@@ -42,6 +46,7 @@ pub fn render<T: Serialize>(status: StatusCode, code: i32, msg: &str, data: Opti
     .unwrap_or_else(|_| br#"{"base":{"code":10001,"msg":"internal server error"}}"#.to_vec());
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
+    resp.extensions_mut().insert(Answered(code));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),

@@ -16,7 +16,10 @@ pub mod ws;
 
 use std::{sync::Arc, time::Instant};
 
+use tracing::{Instrument as _, field::Empty};
+
 use fanone_errno::Code;
+use fanone_telemetry::trace;
 use http::{HeaderValue, Method, StatusCode, Uri, header};
 use volo_http::{
     context::ServerContext,
@@ -51,16 +54,25 @@ pub fn router(state: State) -> Router {
 }
 
 async fn not_found() -> Response {
-    envelope::render::<()>(
+    let mut resp = envelope::render::<()>(
         StatusCode::NOT_FOUND,
         Code::NotFound.as_i32(),
         "route not found",
         None,
-    )
+    );
+    resp.extensions_mut().insert(Route("unmatched"));
+    resp
 }
 
+/// The route template of a response whose path is not one (unknown paths, objects):
+/// keeps the `route` label of the metrics to the set of routes.
+#[derive(Debug, Clone, Copy)]
+pub struct Route(pub &'static str);
+
 /// Edge concerns applied before routing: every route answers with or without a
-/// trailing slash (no redirect), CORS for browser clients, one access-log line.
+/// trailing slash (no redirect), CORS for browser clients; one span per request
+/// (continuing a client's `traceparent`), its trace id in `x-trace-id` and in every
+/// log line of the request, one access-log line, RED metrics per route.
 async fn edge(cx: &mut ServerContext, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let path = req.uri().path();
@@ -77,12 +89,32 @@ async fn edge(cx: &mut ServerContext, mut req: Request, next: Next) -> Response 
     }
     let method = req.method().clone();
     let uri = req.uri().path().to_owned();
+    let span = tracing::info_span!(
+        "http.server",
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = %method,
+        http.route = Empty,
+        http.response.status_code = Empty,
+        fanone.code = Empty,
+        user.id = Empty,
+        trace_id = Empty,
+    );
+    let incoming = req
+        .headers()
+        .get(trace::TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let tp = trace::continue_trace(&span, incoming.as_deref());
+    let in_flight = metrics::gauge!("fanone_http_in_flight");
+    in_flight.increment(1.0);
     let mut resp = if method == Method::OPTIONS {
         let mut r = Response::new(Default::default());
         *r.status_mut() = StatusCode::NO_CONTENT;
         r
     } else {
-        let Ok(r) = next.run(cx, req).await;
+        let run = next.run(cx, req).instrument(span.clone());
+        let Ok(r) = trace::scope(tp, run).await;
         if r.status() == StatusCode::METHOD_NOT_ALLOWED {
             // the router answers an empty 405; clients of the contract expect an envelope
             envelope::render::<()>(
@@ -95,6 +127,7 @@ async fn edge(cx: &mut ServerContext, mut req: Request, next: Next) -> Response 
             r
         }
     };
+    in_flight.decrement(1.0);
     let h = resp.headers_mut();
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -108,13 +141,53 @@ async fn edge(cx: &mut ServerContext, mut req: Request, next: Next) -> Response 
         header::ACCESS_CONTROL_ALLOW_METHODS,
         HeaderValue::from_static("GET, POST, PUT, DELETE, HEAD, OPTIONS"),
     );
-    tracing::info!(
-        %method,
-        path = %uri,
-        status = resp.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        "http"
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Access-Token, Refresh-Token, X-Trace-Id, Retry-After"),
     );
+    if let Ok(v) = HeaderValue::from_str(&tp.trace_id_hex()) {
+        h.insert(trace::TRACE_ID_HEADER, v);
+    }
+    let route = match resp.extensions().get::<Route>() {
+        Some(Route(r)) => (*r).to_owned(),
+        None => uri.clone(),
+    };
+    let status = resp.status().as_u16();
+    let code = resp
+        .extensions()
+        .get::<envelope::Answered>()
+        .map(|a| a.0.to_string())
+        .unwrap_or_else(|| "-".to_owned());
+    trace::rename(&span, format!("{method} {route}"));
+    span.record("http.route", route.as_str());
+    span.record("http.response.status_code", status);
+    span.record("fanone.code", code.as_str());
+    if status >= 500 || (code != "-" && code != "10000") {
+        span.record("otel.status_code", "ERROR");
+    }
+    let elapsed = started.elapsed();
+    span.in_scope(|| {
+        tracing::info!(
+            %method,
+            path = %uri,
+            status,
+            code = %code,
+            micros = elapsed.as_micros() as u64,
+            "http"
+        )
+    });
+    let method = method.to_string();
+    metrics::counter!(
+        "fanone_http_requests_total",
+        "method" => method.clone(), "route" => route.clone(),
+        "status" => status.to_string(), "code" => code
+    )
+    .increment(1);
+    metrics::histogram!(
+        "fanone_http_request_duration_seconds",
+        "method" => method, "route" => route
+    )
+    .record(elapsed.as_secs_f64());
     resp
 }
 

@@ -9,10 +9,12 @@
 use std::time::Duration;
 
 use fanone_errno::{Code, Error, from_rpc};
+use fanone_telemetry::trace;
 use futures::{SinkExt, StreamExt};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{Instrument as _, field::Empty};
 use volo_gen::{base, chat as crpc, social as srpc};
 use volo_http::{
     server::{
@@ -90,6 +92,8 @@ async fn session(st: State, uid: i64, mut socket: WebSocket) {
         return;
     };
     tracing::info!(user_id = uid, "ws connected");
+    let connections = metrics::gauge!("fanone_ws_connections");
+    connections.increment(1.0);
     let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_seen = Instant::now();
@@ -121,6 +125,7 @@ async fn session(st: State, uid: i64, mut socket: WebSocket) {
                 if !write(&mut socket, push.frame).await {
                     break;
                 }
+                metrics::counter!("fanone_ws_pushes_total").increment(1);
                 if let Some(id) = push.message_id {
                     received(&st, uid, id).await;
                 }
@@ -138,6 +143,7 @@ async fn session(st: State, uid: i64, mut socket: WebSocket) {
     }
     // leave the hub first: pushes from now on stay unread for type 3
     drop(registration);
+    connections.decrement(1.0);
     let _ = tokio::time::timeout(WRITE_TIMEOUT, socket.close(None)).await;
     tracing::info!(user_id = uid, "ws closed");
 }
@@ -166,11 +172,46 @@ async fn received(st: &State, uid: i64, message_id: i64) {
 }
 
 /// Answer one client frame: a reply frame, or a type 0 error frame. Never closes.
+/// One frame from the client, in a span (and trace) of its own.
 async fn handle(st: &State, uid: i64, text: &str) -> Message {
-    let answer = match parse(text) {
-        Ok((kind, data)) => dispatch(st, uid, kind, &data).await,
-        Err(e) => Err(e),
+    let span = tracing::info_span!(
+        "ws.message",
+        otel.kind = "server",
+        user.id = uid,
+        ws.type = Empty,
+        fanone.code = Empty,
+        trace_id = Empty,
+    );
+    let tp = trace::continue_trace(&span, None);
+    let started = std::time::Instant::now();
+    let (kind, answer) = trace::scope(
+        tp,
+        async {
+            match parse(text) {
+                Ok((kind, data)) => (Some(kind), dispatch(st, uid, kind, &data).await),
+                Err(e) => (None, Err(e)),
+            }
+        }
+        .instrument(span.clone()),
+    )
+    .await;
+    // a label per known type only: clients choose the number
+    let kind = match kind {
+        Some(k @ (T_SEND | T_HISTORY | T_UNREAD | T_GROUP_SEND | T_GROUP_HISTORY)) => k.to_string(),
+        Some(_) => "unknown".to_owned(),
+        None => "invalid".to_owned(),
     };
+    let code = answer
+        .as_ref()
+        .err()
+        .map_or(Code::Success.as_i32(), |e| e.code.as_i32())
+        .to_string();
+    span.record("ws.type", kind.as_str());
+    span.record("fanone.code", code.as_str());
+    metrics::counter!("fanone_ws_messages_total", "type" => kind.clone(), "code" => code)
+        .increment(1);
+    metrics::histogram!("fanone_ws_message_duration_seconds", "type" => kind)
+        .record(started.elapsed().as_secs_f64());
     answer.unwrap_or_else(|e| error_frame(&e))
 }
 

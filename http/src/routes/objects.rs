@@ -29,7 +29,21 @@ use crate::{
 };
 
 pub fn router() -> Router {
-    Router::new().route("/static/{*key}", get(serve).head(serve))
+    Router::new().route("/static/{*key}", get(object).head(object))
+}
+
+/// [`serve`], labelled with the route template (one metrics series for all keys).
+async fn object(
+    st: Extension<State>,
+    method: Method,
+    headers: Headers,
+    caller: MaybeCaller,
+    addr: ClientAddr,
+    raw: PathParams<String>,
+) -> Response {
+    let mut resp = serve(st, method, headers, caller, addr, raw).await;
+    resp.extensions_mut().insert(crate::Route("/static/{key}"));
+    resp
 }
 
 fn status(code: StatusCode) -> Response {

@@ -446,6 +446,21 @@ pub struct TelemetryConfig {
     pub log: String,
     /// Log lines as JSON instead of text.
     pub json: bool,
+    /// The admin HTTP listener of the process (`/metrics`, `/health/live`,
+    /// `/health/ready`, `/debug/pprof/*`, `/sd/prometheus`); port 0 = any free port
+    /// (announced in the registry), empty = no admin listener.
+    pub admin_addr: String,
+    /// Record Prometheus metrics (served on the admin listener).
+    pub metrics: bool,
+    /// CPU profiles on the admin listener (`/debug/pprof/profile`, `.../flamegraph`).
+    pub profiling: bool,
+    /// Longest CPU profile one request may ask for, in seconds.
+    pub profile_max_secs: u64,
+    /// OTLP/gRPC collector (Jaeger) for traces, e.g. `http://127.0.0.1:4317`;
+    /// empty = no spans exported (trace ids still correlate logs).
+    pub trace_endpoint: String,
+    /// Share of new traces recorded (0..=1); a caller's decision is followed.
+    pub trace_sample_ratio: f64,
 }
 
 impl Default for Config {
@@ -574,6 +589,12 @@ impl Default for TelemetryConfig {
         Self {
             log: "info".to_owned(),
             json: false,
+            admin_addr: "127.0.0.1:0".to_owned(),
+            metrics: true,
+            profiling: false,
+            profile_max_secs: 60,
+            trace_endpoint: String::new(),
+            trace_sample_ratio: 1.0,
         }
     }
 }
@@ -672,6 +693,23 @@ impl Config {
         if !(1..=100).contains(&self.registry.weight) {
             return Err(ConfigError::Rule(
                 "registry.weight must be in 1..=100".into(),
+            ));
+        }
+        let t = &self.telemetry;
+        if !(0.0..=1.0).contains(&t.trace_sample_ratio) {
+            return Err(ConfigError::Rule(
+                "telemetry.trace_sample_ratio must be in 0..=1".into(),
+            ));
+        }
+        if !t.admin_addr.is_empty() && t.admin_addr.parse::<SocketAddr>().is_err() {
+            return Err(ConfigError::Rule(format!(
+                "telemetry.admin_addr {:?} is not ip:port",
+                t.admin_addr
+            )));
+        }
+        if t.profile_max_secs == 0 {
+            return Err(ConfigError::Rule(
+                "telemetry.profile_max_secs must be > 0".into(),
             ));
         }
         Ok(())

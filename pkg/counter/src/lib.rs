@@ -125,6 +125,24 @@ impl Counters {
     /// Fold every pending event into `counters`, exactly once. Returns how many
     /// events were folded.
     pub async fn settle(&self) -> Result<u64, DbErr> {
+        let started = std::time::Instant::now();
+        let folded = self.settle_once().await?;
+        // `fanone_settle_backlog_events`: what had piled up since the last settle;
+        // the last success's time is how stale counts can be (alert rule SettleLag)
+        metrics::gauge!("fanone_settle_backlog_events").set(folded as f64);
+        metrics::counter!("fanone_settled_events_total").increment(folded);
+        metrics::histogram!("fanone_settle_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        metrics::gauge!("fanone_settle_last_success_timestamp_seconds").set(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0),
+        );
+        Ok(folded)
+    }
+
+    async fn settle_once(&self) -> Result<u64, DbErr> {
         let backend = self.backend();
         // SQLite: take the write lock up front (waiting out the busy timeout). A
         // deferred transaction that reads and then writes fails at once with

@@ -42,6 +42,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         }
     }
     tracing::info!(backend = ?db.get_database_backend(), "database connected");
+    observe(&db, url);
     Ok(db)
 }
 
@@ -61,6 +62,51 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         },
     };
     db.begin_with_options(opts).await
+}
+
+/// In a process with an admin listener: a readiness check (`db:<name>`) and pool
+/// gauges (`fanone_db_pool_connections{db,state}`) for this pool.
+fn observe(db: &DatabaseConnection, url: &str) {
+    let name = database_name(url);
+    let check = db.clone();
+    fanone_telemetry::health::register(
+        format!("db:{name}"),
+        std::sync::Arc::new(move || {
+            let db = check.clone();
+            Box::pin(async move { db.ping().await.map_err(|e| e.to_string()) })
+        }),
+    );
+    let pool = db.clone();
+    fanone_telemetry::metrics::on_scrape(move || {
+        let (size, idle) = match pool.get_database_backend() {
+            DbBackend::MySql => {
+                let p = pool.get_mysql_connection_pool();
+                (p.size(), p.num_idle())
+            }
+            DbBackend::Sqlite => {
+                let p = pool.get_sqlite_connection_pool();
+                (p.size(), p.num_idle())
+            }
+            _ => return,
+        };
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+        for (state, n) in [("idle", idle), ("in_use", size.saturating_sub(idle))] {
+            metrics::gauge!("fanone_db_pool_connections", "db" => name.clone(), "state" => state)
+                .set(f64::from(n));
+        }
+    });
+}
+
+/// The database's name in a URL: the path's last segment (MySQL) or file stem (SQLite).
+fn database_name(url: &str) -> String {
+    let path = url.split('?').next().unwrap_or_default();
+    let last = path.rsplit('/').next().unwrap_or_default();
+    let stem = last.strip_suffix(".db").unwrap_or(last);
+    if stem.is_empty() {
+        "default".to_owned()
+    } else {
+        stem.to_owned()
+    }
 }
 
 fn ensure_sqlite_dir(url: &str) {

@@ -200,7 +200,11 @@ pub fn to_rpc<T, E: volo_gen::BizException>(
 ) -> std::result::Result<volo_thrift::MaybeException<T, E>, volo_thrift::ServerError> {
     Ok(match r {
         Ok(v) => volo_thrift::MaybeException::Ok(v),
-        Err(e) => volo_thrift::MaybeException::Exception(E::from_biz(e.into())),
+        Err(e) => {
+            let biz: BizError = e.into();
+            fanone_telemetry::outcome::note_error(biz.code);
+            volo_thrift::MaybeException::Exception(E::from_biz(biz))
+        }
     })
 }
 

@@ -78,7 +78,12 @@ impl EventBus {
             ))
             .await?;
         self.wake.notify_waiters();
-        Ok(res.last_insert_id() as i64)
+        let id = res.last_insert_id() as i64;
+        metrics::counter!("fanone_events_published_total", "topic" => topic.to_owned())
+            .increment(1);
+        metrics::gauge!("fanone_events_last_published_id", "topic" => topic.to_owned())
+            .set(id as f64);
+        Ok(id)
     }
 
     /// Events of `topic` after the group's offset, oldest first.
@@ -192,6 +197,11 @@ impl EventBus {
                     if let Err(e) = bus.ack(group, topic, id).await {
                         tracing::warn!(error = %e, id, "acknowledging event failed");
                     }
+                    // lag = last published id - last handled id (rule fanone:events_lag)
+                    metrics::counter!("fanone_events_handled_total", "group" => group, "topic" => topic)
+                        .increment(1);
+                    metrics::gauge!("fanone_events_last_handled_id", "group" => group, "topic" => topic)
+                        .set(id as f64);
                 }
             }
         })

@@ -11,16 +11,24 @@
 //!   shutdown signal: deregister, stop background jobs, drain connections (Volo waits
 //!   up to 30 s).
 
+pub mod admin;
 pub mod balance;
 pub mod breaker;
 pub mod credential;
 pub mod live;
+pub mod observe;
 pub mod served_by;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use arc_swap::ArcSwap;
-use fanone_config::{BreakerConfig, Config, Live, RegistryBackend, SERVICES, ServiceConfig};
+use fanone_config::{
+    BreakerConfig, Config, Live, RegistryBackend, SERVICES, ServiceConfig, TelemetryConfig,
+};
 use fanone_jobs::Jobs;
 pub use fanone_registry::{AnyRegistry, Discovery, Instance, Registry, RegistryError};
 use motore::layer::Identity;
@@ -44,8 +52,9 @@ use volo_thrift::{
 
 use crate::{
     balance::RoundRobin,
-    breaker::{BreakerLayer, Breakers, Observer},
+    breaker::{BreakerLayer, BreakerState, Breakers, Observer},
     credential::{Credential, CredentialLayer, RequireCredentialLayer},
+    observe::{ClientObserveLayer, ServerObserveLayer},
 };
 
 /// Volo's default codec: TTHeader around framed binary Thrift (what Kitex speaks).
@@ -101,6 +110,8 @@ pub struct Rpc {
     weight: u32,
     /// Background jobs of the process (settlers, refreshers, consumers).
     jobs: Arc<Jobs>,
+    /// Where this process's admin listener is reached (announced with every instance).
+    admin: OnceLock<SocketAddr>,
 }
 
 impl Rpc {
@@ -132,17 +143,47 @@ impl Rpc {
             credential: Credential::new(&secret, cfg.rpc.credential_ttl_secs),
             breaker: Arc::new(ArcSwap::from_pointee(cfg.rpc.breaker.clone())),
             live: Arc::new(ArcSwap::from_pointee(cfg.live())),
-            observer: None,
+            observer: Some(Arc::new(breaker_metrics)),
             retries: cfg.rpc.retries,
             direct: cfg.rpc.direct,
             services: cfg.services.clone(),
             advertise_host: cfg.registry.advertise_host.clone(),
             weight: cfg.registry.weight,
             jobs: Arc::new(Jobs::new()),
+            admin: OnceLock::new(),
         })
     }
 
-    /// Called on every breaker state change (metrics).
+    /// Start the process's admin listener ([`admin`]: metrics, health, profiles,
+    /// service discovery for Prometheus) and a readiness check of the registry. Call
+    /// before [`Rpc::register`], so instances announce it.
+    pub async fn start_admin(
+        self: &Arc<Self>,
+        cfg: &TelemetryConfig,
+    ) -> Result<Option<SocketAddr>, RpcError> {
+        let Some(bound) = admin::start(self.clone(), cfg).await? else {
+            return Ok(None);
+        };
+        let advertised = self.advertised(bound)?;
+        let _ = self.admin.set(advertised);
+        let registry = self.registry.clone();
+        fanone_telemetry::health::register(
+            "registry",
+            Arc::new(move || {
+                let registry = registry.clone();
+                Box::pin(async move {
+                    registry
+                        .instances("gateway")
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                })
+            }),
+        );
+        Ok(Some(bound))
+    }
+
+    /// Called on every breaker state change (instead of the metrics gauge).
     pub fn with_breaker_observer(mut self, observer: Observer) -> Self {
         self.observer = Some(observer);
         self
@@ -168,6 +209,11 @@ impl Rpc {
     /// The run-time settings: limits, feature switches, log filter, breaker.
     pub fn live(&self) -> &Arc<ArcSwap<Live>> {
         &self.live
+    }
+
+    /// Where this process's admin listener is reached, once started.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.get().copied()
     }
 
     /// The owner of the process's background jobs.
@@ -197,6 +243,7 @@ impl Rpc {
                 .rpc_timeout(timeout)
                 .connect_timeout(connect)
                 .layer_outer(CredentialLayer::new(self.credential.clone(), &self.caller))
+                .layer_outer(ClientObserveLayer)
                 .build();
         }
         let breakers = Arc::new(Breakers::new(
@@ -212,6 +259,7 @@ impl Rpc {
             .rpc_timeout(timeout)
             .connect_timeout(connect)
             .layer_outer(CredentialLayer::new(self.credential.clone(), &self.caller))
+            .layer_outer(ClientObserveLayer)
             .layer_inner(BreakerLayer::new(breakers))
             .build()
     }
@@ -231,9 +279,13 @@ impl Rpc {
             .local_addr()
             .map_err(|source| RpcError::Bind { addr, source })?;
         let advertised = self.advertised(bound)?;
-        let instance = Instance::new(service, advertised, self.weight);
+        let mut instance = Instance::new(service, advertised, self.weight);
+        if let Some(admin) = self.admin.get() {
+            instance
+                .meta
+                .insert(admin::META_KEY.to_owned(), admin.to_string());
+        }
         let worker_id = self.registry.register(&instance, configured_worker).await?;
-        let mut instance = instance;
         instance
             .meta
             .insert("worker_id".to_owned(), worker_id.to_string());
@@ -271,6 +323,7 @@ impl Rpc {
         let me = self.clone();
         move || {
             Box::pin(async move {
+                fanone_telemetry::health::set_draining();
                 if let Err(e) = me.registry.deregister(&instance).await {
                     tracing::warn!(service = %instance.service, error = %e, "deregistration failed; the lease will expire");
                 }
@@ -302,6 +355,7 @@ impl Rpc {
         server
             .layer_front(RequireCredentialLayer::new(self.credential.clone()))
             .layer_front(served_by::ServedByLayer::new(name))
+            .layer_front(ServerObserveLayer::new(&instance.service))
             .register_shutdown_hook(self.shutdown_hook(instance))
             .run(DefaultIncoming::from(listener))
             .await
@@ -313,4 +367,22 @@ pub struct Registered {
     pub listener: TcpListener,
     pub instance: Instance,
     pub worker_id: u16,
+}
+
+/// The default breaker observer: `fanone_rpc_breaker_state{callee,instance}` (0
+/// closed, 1 half open, 2 open) and a transition counter.
+fn breaker_metrics(callee: &str, instance: &volo::net::Address, state: BreakerState) {
+    let value = match state {
+        BreakerState::Closed => 0.0,
+        BreakerState::HalfOpen => 1.0,
+        BreakerState::Open => 2.0,
+    };
+    let instance = instance.to_string();
+    metrics::gauge!("fanone_rpc_breaker_state", "callee" => callee.to_owned(), "instance" => instance.clone())
+        .set(value);
+    metrics::counter!(
+        "fanone_rpc_breaker_transitions_total",
+        "callee" => callee.to_owned(), "instance" => instance, "to" => state.as_str()
+    )
+    .increment(1);
 }

@@ -36,6 +36,8 @@ pub struct Fanone {
 pub(crate) struct Process {
     pub(crate) child: Child,
     pub(crate) endpoints: HashMap<String, String>,
+    /// The subcommand (`standalone`, `gateway`, `user`, ...).
+    pub(crate) sub: String,
 }
 
 pub use fanone_config::SERVICES;
@@ -153,7 +155,11 @@ pub(crate) async fn spawn(bin: &str, sub: &str, env: &[(String, String)]) -> Pro
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-    Process { child, endpoints }
+    Process {
+        child,
+        endpoints,
+        sub: sub.to_owned(),
+    }
 }
 
 impl Fanone {
@@ -217,6 +223,15 @@ impl Fanone {
             data,
             procs,
         }
+    }
+
+    /// The admin listener (`http://ip:port`) of the process started as `sub`
+    /// (`standalone`, `gateway`, `user`, ...).
+    pub fn admin(&self, sub: &str) -> Option<String> {
+        self.procs
+            .iter()
+            .find(|p| p.sub == sub)
+            .and_then(|p| p.endpoints.get("admin").cloned())
     }
 
     pub fn at(&self, path: &str) -> String {
@@ -421,6 +436,25 @@ pub fn milvus_url() -> Option<String> {
                 panic!("FANONE_TEST_REQUIRE_MILVUS=1 but FANONE_TEST_MILVUS_URL is not set");
             }
             eprintln!("no Milvus: FANONE_TEST_MILVUS_URL is not set (scripts/test.sh sets it)");
+            None
+        }
+    }
+}
+
+/// A Jaeger started by scripts/test.sh: `(OTLP gRPC endpoint, query API base URL)`.
+pub fn jaeger() -> Option<(String, String)> {
+    match (
+        std::env::var("FANONE_TEST_JAEGER_OTLP"),
+        std::env::var("FANONE_TEST_JAEGER_QUERY"),
+    ) {
+        (Ok(otlp), Ok(query)) if !otlp.is_empty() && !query.is_empty() => Some((otlp, query)),
+        _ => {
+            if std::env::var("FANONE_TEST_REQUIRE_JAEGER").is_ok_and(|v| v == "1") {
+                panic!(
+                    "FANONE_TEST_REQUIRE_JAEGER=1 but FANONE_TEST_JAEGER_OTLP/QUERY are not set"
+                );
+            }
+            eprintln!("skipped: no Jaeger (scripts/test.sh sets FANONE_TEST_JAEGER_OTLP/QUERY)");
             None
         }
     }

@@ -1,6 +1,7 @@
 //! The rules of the image domain: index a stored image once, search by example.
 
 use std::{sync::Arc, time::Duration};
+use tracing::Instrument as _;
 
 use fanone_embed::{EmbedError, Embedder, Limits};
 use fanone_errno::{Code, Error};
@@ -176,7 +177,14 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
         }
         let k = top_k.clamp(1, MAX_TOP_K) as usize;
         let vector = self.embed(data).await?;
-        let hits = self.vectors.search(&vector, k).await?;
+        let started = std::time::Instant::now();
+        let hits = self
+            .vectors
+            .search(&vector, k)
+            .instrument(tracing::info_span!("vector.search", k))
+            .await?;
+        metrics::histogram!("fanone_image_vector_search_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
         let ids: Vec<i64> = hits.iter().map(|h| h.id).collect();
         let rows = self.store.by_ids(&ids).await?;
         Ok(hits
@@ -239,9 +247,18 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
             .map_err(|e| ImageError::Task(e.to_string()))?;
         let embedder = self.embedder.clone();
         let limits = self.limits;
+        let span = tracing::info_span!("image.embed", bytes = bytes.len());
         tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let started = std::time::Instant::now();
             let img = fanone_embed::decode(&bytes, &limits)?;
-            Ok(embedder.embed(&img)?)
+            let decoded = started.elapsed();
+            let vector = embedder.embed(&img)?;
+            metrics::histogram!("fanone_image_embed_duration_seconds", "stage" => "decode")
+                .record(decoded.as_secs_f64());
+            metrics::histogram!("fanone_image_embed_duration_seconds", "stage" => "infer")
+                .record((started.elapsed() - decoded).as_secs_f64());
+            Ok(vector)
         })
         .await
         .map_err(|e| ImageError::Task(e.to_string()))?

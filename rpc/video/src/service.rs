@@ -261,6 +261,10 @@ impl<S: VideoStore> VideoService<S> {
     pub async fn popular(&self, page_num: i64, page_size: i64) -> Result<(Vec<VideoItem>, i64)> {
         let w = window(page_num, page_size)?;
         let ranking = self.ranking();
+        // the ranking is precomputed: every read is a hit (the Redis caches of the
+        // data layer record misses under the same metric)
+        metrics::counter!("fanone_cache_requests_total", "cache" => "video_popular", "result" => "hit")
+            .increment(1);
         let total = ranking.len();
         let start = usize::try_from(w.offset).unwrap_or(usize::MAX).min(total);
         let end = start
@@ -304,6 +308,7 @@ impl<S: VideoStore> VideoService<S> {
         ranked.sort_unstable_by(|a, b| b.cmp(a));
         ranked.truncate(usize::try_from(n).unwrap_or(usize::MAX));
         let ranking: Vec<i64> = ranked.into_iter().map(|(_, _, id)| id).collect();
+        metrics::gauge!("fanone_video_popular_size").set(ranking.len() as f64);
         let len = ranking.len();
         *self.popular.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ranking);
         Ok(len)

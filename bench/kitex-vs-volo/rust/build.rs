@@ -1,0 +1,5 @@
+fn main() {
+    volo_build::ConfigBuilder::default()
+        .write()
+        .expect("generate Thrift code from ../idl/echo.thrift");
+}
