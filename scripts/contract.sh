@@ -31,18 +31,7 @@ command -v npm >/dev/null || { echo "contract: npm is required" >&2; exit 2; }
 
 pid=""
 data=""
-# shellcheck disable=SC2317  # invoked by the EXIT trap
-cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  [ -n "$data" ] && rm -rf "$data"
-  return 0
-}
-trap cleanup EXIT
+trap stop_standalone EXIT
 trap 'exit 130' INT TERM
 
 if [ -n "${FANONE_CONTRACT_URL:-}" ]; then

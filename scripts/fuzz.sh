@@ -40,15 +40,7 @@ st=("$venv/bin/python" -m schemathesis.cli)
 mkdir -p "$out"
 data=$(mktemp -d "${TMPDIR:-/tmp}/fanone-fuzz.XXXXXX")
 pid=""
-# shellcheck disable=SC2317  # invoked by the EXIT trap
-cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  rm -rf "$data"
-}
-trap cleanup EXIT
+trap stop_standalone EXIT
 log="$out/server.log"
 start_standalone "$bin" "$data" "$log" \
     FANONE__TELEMETRY__LOG=warn,fanone_gateway=info FANONE__TELEMETRY__JSON=true

@@ -1,6 +1,8 @@
-# Sourced by scripts that test a fresh `fanone standalone` (contract.sh, fuzz.sh).
+# Sourced by scripts that test a fresh `fanone standalone` (contract.sh, web.sh,
+# fuzz.sh).
 #
 #   start_standalone BIN DATA_DIR LOG [NAME=VALUE ...]
+#   trap stop_standalone EXIT
 #
 # Starts BIN standalone in the background on free loopback ports with DATA_DIR, its
 # output in LOG, extra environment from the arguments; waits (up to 60 s) for its
@@ -33,4 +35,18 @@ start_standalone() {
   echo "no FANONE_READY line within 60 s; log:" >&2
   tail -n 50 "$log" >&2
   exit 1
+}
+
+# Stop the server `start_standalone` started (TERM, then KILL after 5 s) and remove
+# the data dir `$data` if set. Meant for `trap stop_standalone EXIT`.
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+stop_standalone() {
+  if [ -n "${pid:-}" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  [ -n "${data:-}" ] && rm -rf "$data"
+  return 0
 }

@@ -4,7 +4,8 @@
 # own etcd and rnacos; cache tests use a throw-away Redis; trace tests a throw-away
 # Jaeger; the Prometheus rules are unit-tested with promtool), then the contract suite
 # (Postman collection run by Newman, and the WebSocket script) against a standalone
-# instance, then a Schemathesis fuzz run from docs/openapi.yaml (no 5xx allowed).
+# instance, the web page in headless Chromium (scripts/web.sh), then a Schemathesis
+# fuzz run from docs/openapi.yaml (no 5xx allowed).
 # The Kubernetes manifests are rendered and validated offline after the lint.
 # With Go installed: a Kitex (Go) client calls every service (tests/kitex_interop.rs)
 # and the Kitex-vs-Volo benchmark harness runs a smoke pass (bench/kitex-vs-volo).
@@ -85,11 +86,15 @@ fi
 echo "== tests"
 cargo test --workspace --all-targets "$@"
 
-echo "== contract suite (Newman + WebSocket) against target/debug/fanone"
-scripts/contract.sh target/debug/fanone
+bin=${CARGO_TARGET_DIR:-target}/debug/fanone
+echo "== contract suite (Newman + WebSocket) against $bin"
+scripts/contract.sh "$bin"
 
-echo "== fuzz (Schemathesis from docs/openapi.yaml) against target/debug/fanone"
-scripts/fuzz.sh target/debug/fanone
+echo "== web page in headless Chromium (Playwright) against $bin"
+scripts/web.sh "$bin"
+
+echo "== fuzz (Schemathesis from docs/openapi.yaml) against $bin"
+scripts/fuzz.sh "$bin"
 
 if [ "$have_go" = 1 ]; then
   echo "== Kitex vs Volo harness: lint, unit tests, smoke run (bench/kitex-vs-volo)"

@@ -170,7 +170,7 @@ async fn service(cfg: &Config, rpc: &Arc<Rpc>, name: &str) -> Result<(String, Se
             Box::pin(async move { rpc.serve(server, reg).await })
         }
         "video" => {
-            let h = fanone_video::open(&url, worker, tuning, jobs).await?;
+            let h = fanone_video::open(&url, worker, tuning, (&cfg.upload).into(), jobs).await?;
             let server = volo_gen::video::VideoServiceServer::new(h);
             Box::pin(async move { rpc.serve(server, reg).await })
         }
@@ -274,6 +274,7 @@ async fn gateway_state(cfg: &Config, rpc: &Rpc, reg: &Registered) -> Result<Arc<
         max_avatar_bytes: cfg.gateway.max_avatar_bytes,
         max_video_bytes: cfg.gateway.max_video_bytes,
         max_search_image_bytes: cfg.image.max_bytes,
+        max_chunk_bytes: cfg.upload.max_chunk_bytes,
         body_idle_timeout: Duration::from_secs(cfg.gateway.body_idle_timeout_secs.max(1)),
         visit_interval: Duration::from_secs(cfg.limits.visit_interval_secs),
         ws_max_per_user: cfg.limits.ws_max_per_user as usize,
@@ -299,6 +300,11 @@ async fn gateway_state(cfg: &Config, rpc: &Rpc, reg: &Registered) -> Result<Arc<
         Duration::from_secs(cfg.storage.tmp_sweep_interval_secs),
     )
     .await;
+    fanone_gateway::routes::upload::expire_every(
+        rpc.jobs(),
+        &state,
+        Duration::from_secs(cfg.upload.expiry_interval_secs),
+    );
     Ok(state)
 }
 

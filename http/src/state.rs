@@ -23,6 +23,8 @@ pub struct Limits {
     pub max_avatar_bytes: u64,
     pub max_video_bytes: u64,
     pub max_search_image_bytes: u64,
+    /// Largest chunk of a chunked upload (`/video/publish/uploading`).
+    pub max_chunk_bytes: u64,
     /// A request body that sends nothing for this long is abandoned.
     pub body_idle_timeout: Duration,
     /// A viewer counts one visit of a video per this interval.
@@ -40,6 +42,7 @@ impl Limits {
             "/user/avatar/upload" => self.max_avatar_bytes,
             "/video/publish" => self.max_video_bytes,
             "/user/image/search" => self.max_search_image_bytes,
+            "/video/publish/uploading" => self.max_chunk_bytes,
             _ => 0,
         }
     }
@@ -56,6 +59,8 @@ pub struct AppState {
     pub events: fanone_events::EventBus,
     pub jwt: Jwt,
     pub store: LocalStore,
+    /// Parts of chunked uploads (`.uploads` in the store: never served by `/static`).
+    pub parts: LocalStore,
     /// Limits as configured at start; the sizes are overridden by `live`.
     limits: Limits,
     /// Run-time settings the config center may change (sizes, feature switches).
@@ -101,6 +106,7 @@ impl AppState {
             image: rpc.client(ImageServiceClientBuilder::new("image")),
             events,
             jwt,
+            parts: store.hidden("uploads"),
             store,
             limits,
             live: rpc.live().clone(),

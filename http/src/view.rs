@@ -85,6 +85,61 @@ impl VideoView {
     }
 }
 
+/// Where a chunked upload stands (`/video/publish/start`, `/video/publish/status`):
+/// what a client needs to resume it.
+#[derive(Debug, Serialize)]
+pub struct UploadView {
+    pub upload_id: String,
+    pub title: String,
+    pub description: String,
+    pub total_size: i64,
+    pub chunk_count: i32,
+    pub file_md5: String,
+    /// `open`, `completed` or `cancelled`.
+    pub state: &'static str,
+    /// Numbers (1-based) of the chunks received, ascending.
+    pub received: Vec<i32>,
+    /// Numbers of the chunks still to send, ascending.
+    pub missing: Vec<i32>,
+    pub received_bytes: i64,
+    /// The largest chunk the gateway takes.
+    pub max_chunk_bytes: u64,
+    /// The video, once completed; "" before.
+    pub video_id: String,
+    pub created_at: String,
+    /// An open upload with no new chunk by then is removed.
+    pub expires_at: String,
+}
+
+impl UploadView {
+    pub fn new(u: volo_gen::video::Upload, max_chunk_bytes: u64) -> Self {
+        let received: Vec<i32> = u.chunks.iter().map(|c| c.number).collect();
+        let missing = (1..=u.chunk_count)
+            .filter(|n| received.binary_search(n).is_err())
+            .collect();
+        Self {
+            upload_id: u.upload_id.to_string(),
+            title: u.title.to_string(),
+            description: u.description.to_string(),
+            total_size: u.total_size,
+            chunk_count: u.chunk_count,
+            file_md5: u.file_md5.to_string(),
+            state: match u.state {
+                1 => "open",
+                2 => "completed",
+                _ => "cancelled",
+            },
+            received_bytes: u.chunks.iter().map(|c| c.size).sum(),
+            received,
+            missing,
+            max_chunk_bytes,
+            video_id: u.video_id.map(|v| v.to_string()).unwrap_or_default(),
+            created_at: format_time(u.created_at),
+            expires_at: format_time(u.expires_at),
+        }
+    }
+}
+
 /// A comment (CONTRACT.md §1.7, 10 fields); `parent_id` is "0" at top level.
 #[derive(Debug, Serialize)]
 pub struct CommentView {

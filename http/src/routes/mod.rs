@@ -5,5 +5,7 @@ pub mod image;
 pub mod interaction;
 pub mod objects;
 pub mod social;
+pub mod upload;
 pub mod user;
 pub mod video;
+pub mod web;

@@ -6,7 +6,7 @@ use std::{path::Path, process::Stdio, time::Duration};
 
 use bytes::Bytes;
 use fanone_errno::{Code, Error, from_rpc};
-use fanone_storage::{ImageType, sniff_image, sniff_video};
+use fanone_storage::{ImageType, TempObject, VideoType, sniff_image, sniff_video};
 use volo_gen::{user as urpc, video as rpc};
 use volo_http::{
     server::route::{Router, get, post},
@@ -54,19 +54,7 @@ async fn publish(
     let Some(kind) = sniff_video(upload.object.head()) else {
         return Err(Error::param("data must be an MP4, MOV, WebM or Matroska video").into());
     };
-    let vid = st.ids.next_id();
-    let video_key = format!("videos/{uid}/{vid}.{}", kind.extension());
-    st.store
-        .commit(upload.object, &video_key)
-        .await
-        .map_err(Error::internal)?;
-    let cover_key = match make_cover(&st, &video_key, uid, vid).await {
-        Ok(key) => key,
-        Err(e) => {
-            forget(&st, &[&video_key]).await;
-            return Err(e);
-        }
-    };
+    let (vid, video_key, cover_key) = store_video(&st, uid, upload.object, kind).await?;
     let req = rpc::PublishRequest {
         caller_id: uid,
         title: title.to_owned().into(),
@@ -80,11 +68,7 @@ async fn publish(
         video_id: Some(vid),
     };
     if let Err(e) = from_rpc(st.video.publish(req).await) {
-        // refused by the service: nothing refers to the objects. (After a transport
-        // failure the video may exist, so its objects are kept.)
-        if e.code != Code::Internal {
-            forget(&st, &[&video_key, &cover_key]).await;
-        }
+        forget_refused(&st, &e, &[&video_key, &cover_key]).await;
         return Err(e.into());
     }
     st.announce_image(&st.object_url(&cover_key), "cover", uid)
@@ -216,6 +200,38 @@ fn to_ms(t: i64, end_of_second: bool) -> i64 {
         t
     } else {
         t * 1000 + if end_of_second { 999 } else { 0 }
+    }
+}
+
+/// Commit an uploaded video as `videos/<uid>/<vid>.<ext>` under a new id and make
+/// its cover. Returns `(vid, video_key, cover_key)`; on failure nothing is left.
+pub(crate) async fn store_video(
+    st: &State,
+    uid: i64,
+    file: TempObject,
+    kind: VideoType,
+) -> Result<(i64, String, String), ApiError> {
+    let vid = st.ids.next_id();
+    let video_key = format!("videos/{uid}/{vid}.{}", kind.extension());
+    st.store
+        .commit(file, &video_key)
+        .await
+        .map_err(Error::internal)?;
+    match make_cover(st, &video_key, uid, vid).await {
+        Ok(cover_key) => Ok((vid, video_key, cover_key)),
+        Err(e) => {
+            forget(st, &[&video_key]).await;
+            Err(e)
+        }
+    }
+}
+
+/// After the video service answered a publish with `e`: a refusal means nothing
+/// refers to the objects, so they are deleted. After no answer (unavailable) or an
+/// internal error the video may exist, so they are kept.
+pub(crate) async fn forget_refused(st: &State, e: &Error, keys: &[&str]) {
+    if !e.is_unavailable() && e.code != Code::Internal {
+        forget(st, keys).await;
     }
 }
 

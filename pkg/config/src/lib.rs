@@ -36,6 +36,7 @@ pub struct Config {
     pub events: EventsConfig,
     pub image: ImageConfig,
     pub limits: LimitsConfig,
+    pub upload: UploadConfig,
     pub telemetry: TelemetryConfig,
     pub registry: RegistryConfig,
     pub rpc: RpcConfig,
@@ -262,6 +263,38 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Chunked, resumable video uploads (`/video/publish/start` ...): the video service
+/// keeps their state, the gateway stores their parts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct UploadConfig {
+    /// Largest whole file of a chunked upload, in bytes.
+    pub max_bytes: u64,
+    /// Largest chunk, in bytes (one `/video/publish/uploading` request).
+    pub max_chunk_bytes: u64,
+    /// Most chunks of one upload.
+    pub max_chunks: u32,
+    /// Unfinished uploads one user may have at once.
+    pub max_open_per_user: u32,
+    /// An upload with no new chunk for this long expires; its parts are removed.
+    pub ttl_secs: u64,
+    /// How often the gateway removes expired uploads (0 = never).
+    pub expiry_interval_secs: u64,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 1 << 30,
+            max_chunk_bytes: 16 << 20,
+            max_chunks: 10_000,
+            max_open_per_user: 3,
+            ttl_secs: 24 * 3600,
+            expiry_interval_secs: 60,
+        }
+    }
+}
+
 /// The event queue between services (DESIGN.md rule 2).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(default)]
@@ -442,6 +475,7 @@ impl Default for Config {
             events: EventsConfig::default(),
             image: ImageConfig::default(),
             limits: LimitsConfig::default(),
+            upload: UploadConfig::default(),
             telemetry: TelemetryConfig::default(),
             registry: RegistryConfig::default(),
             rpc: RpcConfig::default(),
@@ -641,6 +675,9 @@ impl Config {
             || g.max_avatar_bytes == 0
             || g.max_video_bytes == 0
             || self.image.max_bytes == 0
+            || self.upload.max_bytes == 0
+            || self.upload.max_chunk_bytes == 0
+            || self.upload.max_chunks == 0
         {
             return Err(ConfigError::Rule(
                 "size limits must be positive (max_body_bytes >= 1024)".into(),

@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, IsolationLevel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use sea_orm_migration::MigratorTrait;
 
 /// Connect and bring the schema up to date with the service's migrations.
@@ -41,6 +44,24 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     tracing::info!(backend = ?db.get_database_backend(), "database connected");
     observe(&db, url);
     Ok(db)
+}
+
+/// A write transaction. On SQLite `BEGIN IMMEDIATE`: the write lock is taken up
+/// front, so writers queue (instead of failing on a lock upgrade) and every read
+/// inside sees the latest data. On MySQL READ COMMITTED: locking reads (`FOR UPDATE`)
+/// see the latest committed row and hold it until commit, without gap locks.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let opts = match db.get_database_backend() {
+        DbBackend::MySql => TransactionOptions {
+            isolation_level: Some(IsolationLevel::ReadCommitted),
+            ..Default::default()
+        },
+        _ => TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        },
+    };
+    db.begin_with_options(opts).await
 }
 
 /// In a process with an admin listener: a readiness check (`db:<name>`) and pool

@@ -3,17 +3,23 @@
 //! Uploads are streamed chunk by chunk into a temporary file under the store (never
 //! held whole in memory), checked, then committed under their final key with a
 //! rename. The gateway serves committed objects with HTTP Range support.
+//!
+//! [`ObjectStore`] is what chunked uploads need of a store (commit a staged part,
+//! read one back, remove one or a whole prefix); [`LocalStore`] implements it over a
+//! directory, an S3-compatible store can implement it later.
 
 mod range;
 mod sniff;
 
 use std::{
+    future::Future,
     io,
     path::{Component, Path, PathBuf},
     sync::atomic::{AtomicU64, Ordering},
 };
 
 use bytes::Bytes;
+use md5::{Digest, Md5};
 use tokio::{fs, io::AsyncWriteExt};
 
 pub use range::{ByteRange, RangeError, parse_range};
@@ -47,6 +53,8 @@ pub struct TempObject {
     size: u64,
     limit: u64,
     head: Vec<u8>,
+    /// MD5 of every byte written so far.
+    md5: Md5,
     committed: bool,
 }
 
@@ -74,6 +82,18 @@ impl LocalStore {
         &self.root
     }
 
+    /// A store in the hidden directory `.<name>` of this one: its objects can never
+    /// be named through this store's keys (hidden segments are refused), so `/static`
+    /// does not serve them. Uploads are staged in this store's temp directory, so a
+    /// commit is still a rename on one file system.
+    pub fn hidden(&self, name: &str) -> Self {
+        Self {
+            root: self.root.join(format!(".{name}")),
+            tmp: self.tmp.clone(),
+            counter: AtomicU64::new(0),
+        }
+    }
+
     /// Start an upload that may grow to `limit` bytes.
     pub async fn begin(&self, limit: u64) -> Result<TempObject, StorageError> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
@@ -85,6 +105,7 @@ impl LocalStore {
             size: 0,
             limit,
             head: Vec::with_capacity(HEAD_LEN),
+            md5: Md5::new(),
             committed: false,
         })
     }
@@ -116,6 +137,15 @@ impl LocalStore {
     /// objects of an upload whose request then failed).
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
         match fs::remove_file(self.path_of(key)?).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Remove every object under `prefix` (a key naming a directory); a missing one is
+    /// not an error.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<(), StorageError> {
+        match fs::remove_dir_all(self.path_of(prefix)?).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
@@ -213,6 +243,7 @@ impl TempObject {
             let take = (HEAD_LEN - self.head.len()).min(chunk.len());
             self.head.extend_from_slice(&chunk[..take]);
         }
+        self.md5.update(chunk);
         match self.file.as_mut() {
             Some(f) => f.write_all(chunk).await?,
             None => return Err(io::Error::other("upload already closed").into()),
@@ -233,9 +264,57 @@ impl TempObject {
         self.size
     }
 
+    /// The MD5 of the bytes written so far, as 32 lower-case hex digits.
+    pub fn md5_hex(&self) -> String {
+        hex::encode(self.md5.clone().finalize())
+    }
+
     /// The first bytes of the upload, for type sniffing.
     pub fn head(&self) -> &[u8] {
         &self.head
+    }
+}
+
+/// What chunked uploads need of an object store: commit a staged upload under a key,
+/// read an object back as a stream, delete one object or every object under a prefix.
+/// Staging ([`TempObject`]) stays local: a remote store uploads it on commit.
+pub trait ObjectStore: Send + Sync + 'static {
+    type Reader: tokio::io::AsyncRead + Send + Unpin;
+
+    fn commit(
+        &self,
+        obj: TempObject,
+        key: &str,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// The object and its size; `NotFound` if there is none.
+    fn read(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<(Self::Reader, u64), StorageError>> + Send;
+
+    fn delete(&self, key: &str) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    fn delete_prefix(&self, prefix: &str) -> impl Future<Output = Result<(), StorageError>> + Send;
+}
+
+impl ObjectStore for LocalStore {
+    type Reader = fs::File;
+
+    async fn commit(&self, obj: TempObject, key: &str) -> Result<(), StorageError> {
+        LocalStore::commit(self, obj, key).await
+    }
+
+    async fn read(&self, key: &str) -> Result<(fs::File, u64), StorageError> {
+        self.open_object(key).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        LocalStore::delete(self, key).await
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<(), StorageError> {
+        LocalStore::delete_prefix(self, prefix).await
     }
 }
 
@@ -260,6 +339,8 @@ mod tests {
         up.write(b"world").await.unwrap();
         assert_eq!(up.size(), 11);
         assert_eq!(up.head(), b"hello world");
+        // md5 -n "hello world"
+        assert_eq!(up.md5_hex(), "5eb63bbbe01eeed093cb22bb8f5acdc3");
         store.commit(up, "a/b/c.txt").await.unwrap();
         let (_, len) = store.open_object("a/b/c.txt").await.unwrap();
         assert_eq!(len, 11);
@@ -326,6 +407,37 @@ mod tests {
             store.open_object("file/inside").await,
             Err(StorageError::NotFound)
         ));
+    }
+
+    #[tokio::test]
+    async fn hidden_store_is_out_of_reach_and_removable_by_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).await.unwrap();
+        let parts = store.hidden("uploads");
+        for (n, body) in [(0, &b"abc"[..]), (1, b"de")] {
+            let mut t = store.begin(10).await.unwrap();
+            t.write(body).await.unwrap();
+            ObjectStore::commit(&parts, t, &format!("7/{n}"))
+                .await
+                .unwrap();
+        }
+        let (mut r, len) = ObjectStore::read(&parts, "7/0").await.unwrap();
+        let mut got = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut r, &mut got)
+            .await
+            .unwrap();
+        assert_eq!((got.as_slice(), len), (&b"abc"[..], 3));
+        assert!(
+            store.path_of(".uploads/7/0").is_err(),
+            "not a key of the store"
+        );
+        ObjectStore::delete_prefix(&parts, "7").await.unwrap();
+        assert!(matches!(
+            ObjectStore::read(&parts, "7/1").await,
+            Err(StorageError::NotFound)
+        ));
+        ObjectStore::delete_prefix(&parts, "7").await.unwrap();
+        assert!(ObjectStore::delete_prefix(&parts, "../x").await.is_err());
     }
 
     #[tokio::test]

@@ -8,7 +8,8 @@ use volo_thrift::{MaybeException, ServerError};
 
 use crate::{
     service::{NewVideo, VideoItem, VideoService},
-    store::{SearchFilter, VideoStore},
+    store::{ChunkRecord, SearchFilter, VideoStore},
+    upload::{NewUpload, UploadView},
 };
 
 pub struct Handler<S> {
@@ -39,6 +40,32 @@ fn to_video(item: VideoItem) -> base::Video {
 
 fn to_videos(items: Vec<VideoItem>) -> Vec<base::Video> {
     items.into_iter().map(to_video).collect()
+}
+
+fn to_upload(view: UploadView) -> rpc::Upload {
+    let u = view.upload;
+    rpc::Upload {
+        upload_id: u.id,
+        user_id: u.user_id,
+        title: u.title.into(),
+        description: u.description.into(),
+        total_size: u.total_size,
+        chunk_count: u.chunk_count,
+        file_md5: u.file_md5.into(),
+        state: u.state as i16,
+        created_at: u.created_at,
+        expires_at: u.expires_at,
+        chunks: view
+            .chunks
+            .into_iter()
+            .map(|c| rpc::UploadChunk {
+                number: c.number,
+                size: c.size,
+                md5: c.md5.into(),
+            })
+            .collect(),
+        video_id: u.video_id,
+    }
 }
 
 type Answer<T, E> = Result<MaybeException<T, E>, ServerError>;
@@ -159,6 +186,118 @@ impl<S: VideoStore> rpc::VideoService for Handler<S> {
         to_rpc(
             r.map(|visit_count| rpc::VisitResponse { visit_count })
                 .map_err(Into::into),
+        )
+    }
+
+    async fn start_upload(
+        &self,
+        req: rpc::StartUploadRequest,
+    ) -> Answer<rpc::StartUploadResponse, rpc::VideoServiceStartUploadException> {
+        let r = self
+            .svc
+            .start_upload(NewUpload {
+                caller_id: req.caller_id,
+                title: &req.title,
+                description: &req.description,
+                total_size: req.total_size,
+                chunk_count: req.chunk_count,
+                file_md5: &req.file_md5,
+            })
+            .await;
+        to_rpc(
+            r.map(|v| rpc::StartUploadResponse {
+                upload: to_upload(v),
+            })
+            .map_err(Into::into),
+        )
+    }
+
+    async fn get_upload(
+        &self,
+        req: rpc::GetUploadRequest,
+    ) -> Answer<rpc::GetUploadResponse, rpc::VideoServiceGetUploadException> {
+        let r = self.svc.get_upload(req.caller_id, req.upload_id).await;
+        to_rpc(
+            r.map(|v| rpc::GetUploadResponse {
+                upload: to_upload(v),
+            })
+            .map_err(Into::into),
+        )
+    }
+
+    async fn record_chunk(
+        &self,
+        req: rpc::RecordChunkRequest,
+    ) -> Answer<rpc::RecordChunkResponse, rpc::VideoServiceRecordChunkException> {
+        let chunk = ChunkRecord {
+            number: req.chunk.number,
+            size: req.chunk.size,
+            md5: req.chunk.md5.to_string(),
+        };
+        let r = self
+            .svc
+            .record_chunk(req.caller_id, req.upload_id, chunk)
+            .await;
+        to_rpc(
+            r.map(
+                |(already_received, received_count)| rpc::RecordChunkResponse {
+                    already_received,
+                    received_count,
+                },
+            )
+            .map_err(Into::into),
+        )
+    }
+
+    async fn complete_upload(
+        &self,
+        req: rpc::CompleteUploadRequest,
+    ) -> Answer<rpc::CompleteUploadResponse, rpc::VideoServiceCompleteUploadException> {
+        let r = self
+            .svc
+            .complete_upload(
+                req.caller_id,
+                req.upload_id,
+                req.video_id,
+                &req.video_url,
+                &req.cover_url,
+            )
+            .await;
+        to_rpc(
+            r.map(|v| rpc::CompleteUploadResponse { video: to_video(v) })
+                .map_err(Into::into),
+        )
+    }
+
+    async fn cancel_upload(
+        &self,
+        req: rpc::CancelUploadRequest,
+    ) -> Answer<rpc::CancelUploadResponse, rpc::VideoServiceCancelUploadException> {
+        let r = self.svc.cancel_upload(req.caller_id, req.upload_id).await;
+        to_rpc(r.map(|()| rpc::CancelUploadResponse {}).map_err(Into::into))
+    }
+
+    async fn expired_uploads(
+        &self,
+        req: rpc::ExpiredUploadsRequest,
+    ) -> Answer<rpc::ExpiredUploadsResponse, rpc::VideoServiceExpiredUploadsException> {
+        let r = self.svc.expired_uploads(req.limit).await;
+        to_rpc(
+            r.map(|upload_ids| rpc::ExpiredUploadsResponse { upload_ids })
+                .map_err(Into::into),
+        )
+    }
+
+    async fn purge_uploads(
+        &self,
+        req: rpc::PurgeUploadsRequest,
+    ) -> Answer<rpc::PurgeUploadsResponse, rpc::VideoServicePurgeUploadsException> {
+        let r = self.svc.purge_uploads(&req.upload_ids).await;
+        to_rpc(
+            r.map(|n| rpc::PurgeUploadsResponse {
+                purged: i64::try_from(n).unwrap_or(i64::MAX),
+            })
+            .map_err(Into::into),
         )
     }
 }

@@ -9,6 +9,7 @@
 pub mod handler;
 pub mod service;
 pub mod store;
+pub mod upload;
 
 use std::{sync::Arc, time::Duration};
 
@@ -18,6 +19,7 @@ use sea_orm::DbErr;
 pub use handler::Handler;
 pub use service::VideoService;
 pub use store::{Migrator, SeaVideoStore, StoreError};
+pub use upload::UploadLimits;
 
 /// Connect to the service's own database, migrate it, start the background jobs
 /// (counter settling, popular ranking) and build the handler.
@@ -25,6 +27,7 @@ pub async fn open(
     database_url: &str,
     node_id: u16,
     tuning: &Tuning,
+    uploads: UploadLimits,
     jobs: &fanone_jobs::Jobs,
 ) -> Result<Handler<SeaVideoStore>, DbErr> {
     let db = fanone_db::connect_and_migrate::<Migrator>(database_url).await?;
@@ -34,7 +37,9 @@ pub async fn open(
         "video-settle",
         Duration::from_millis(tuning.settle_interval_ms),
     );
-    let svc = Arc::new(VideoService::new(store, node_id, tuning.popular_size));
+    let svc = Arc::new(
+        VideoService::new(store, node_id, tuning.popular_size).with_upload_limits(uploads),
+    );
     // the first ranking is built before serving, so popular is never empty by accident
     svc.refresh_popular().await.map_err(|e| match e {
         service::VideoError::Store(StoreError::Db(e)) => e,

@@ -8,7 +8,10 @@ use std::{
 use fanone_errno::{Code, Error};
 use fanone_id::{Snowflake, now_ms};
 
-use crate::store::{SearchFilter, StoreError, VideoRecord, VideoStore, Window};
+use crate::{
+    store::{SearchFilter, StoreError, VideoRecord, VideoStore, Window},
+    upload::UploadLimits,
+};
 
 pub const TITLE_MAX_CHARS: usize = 100;
 pub const DESCRIPTION_MAX_CHARS: usize = 1000;
@@ -26,6 +29,16 @@ pub enum VideoError {
     NotFound,
     #[error("video id already used")]
     IdTaken,
+    #[error("{0}")]
+    Rejected(String),
+    #[error("upload not found, cancelled or expired")]
+    UploadNotFound,
+    #[error("only the uploader may use an upload")]
+    NotUploader,
+    #[error("upload already completed")]
+    UploadCompleted,
+    #[error("chunk {0} was already received with other content")]
+    ChunkConflict(i32),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -36,7 +49,12 @@ impl From<VideoError> for Error {
         match e {
             VideoError::InvalidInput(msg) => Error::param(msg),
             VideoError::NotFound => Error::not_found("video"),
-            VideoError::IdTaken => Error::new(Code::Duplicate, e.to_string()),
+            VideoError::Rejected(msg) => Error::param(msg),
+            VideoError::UploadNotFound => Error::new(Code::NotFound, e.to_string()),
+            VideoError::NotUploader => Error::new(Code::Forbidden, e.to_string()),
+            VideoError::IdTaken | VideoError::UploadCompleted | VideoError::ChunkConflict(_) => {
+                Error::new(Code::Duplicate, e.to_string())
+            }
             VideoError::Store(_) => Error::internal(e),
         }
     }
@@ -69,6 +87,7 @@ pub struct VideoService<S> {
     /// The popular ranking (video ids, best first), rebuilt by a background task.
     popular: RwLock<Arc<Vec<i64>>>,
     popular_size: u64,
+    uploads: UploadLimits,
 }
 
 impl<S: VideoStore> VideoService<S> {
@@ -78,18 +97,46 @@ impl<S: VideoStore> VideoService<S> {
             ids: Snowflake::new(node_id),
             popular: RwLock::new(Arc::new(Vec::new())),
             popular_size,
+            uploads: UploadLimits::default(),
         }
     }
 
-    pub async fn publish(&self, new: NewVideo<'_>) -> Result<VideoItem> {
-        if new.caller_id <= 0 {
+    /// The same service with these limits of chunked uploads.
+    pub fn with_upload_limits(mut self, limits: UploadLimits) -> Self {
+        self.uploads = limits;
+        self
+    }
+
+    pub(crate) fn upload_limits(&self) -> UploadLimits {
+        self.uploads
+    }
+
+    pub(crate) fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub(crate) fn next_id(&self) -> i64 {
+        self.ids.next_id()
+    }
+
+    /// A new video checked by the rules of publishing (id generated when absent).
+    pub(crate) fn new_video_record(
+        &self,
+        caller_id: i64,
+        video_id: Option<i64>,
+        title: &str,
+        description: &str,
+        video_url: &str,
+        cover_url: &str,
+    ) -> Result<VideoRecord> {
+        if caller_id <= 0 {
             return Err(VideoError::InvalidInput("a publisher is required"));
         }
-        let title = validate_title(new.title)?;
-        let description = validate_description(new.description)?;
-        validate_url(new.video_url, "video_url must be 1..=1024 bytes")?;
-        validate_url(new.cover_url, "cover_url must be 1..=1024 bytes")?;
-        let id = match new.video_id {
+        let title = validate_title(title)?;
+        let description = validate_description(description)?;
+        validate_url(video_url, "video_url must be 1..=1024 bytes")?;
+        validate_url(cover_url, "cover_url must be 1..=1024 bytes")?;
+        let id = match video_id {
             Some(id) if id <= 0 => {
                 return Err(VideoError::InvalidInput("video_id must be positive"));
             }
@@ -97,27 +144,48 @@ impl<S: VideoStore> VideoService<S> {
             None => self.ids.next_id(),
         };
         let now = now_ms();
-        let video = VideoRecord {
+        Ok(VideoRecord {
             id,
-            user_id: new.caller_id,
+            user_id: caller_id,
             title: title.to_owned(),
             description: description.to_owned(),
-            video_url: new.video_url.to_owned(),
-            cover_url: new.cover_url.to_owned(),
+            video_url: video_url.to_owned(),
+            cover_url: cover_url.to_owned(),
             created_at: now,
             updated_at: now,
-        };
-        match self.store.insert(&video).await {
-            Ok(()) => {
-                tracing::info!(video_id = id, user_id = new.caller_id, "video published");
-                Ok(VideoItem {
-                    video,
-                    visit_count: 0,
-                })
-            }
-            Err(StoreError::Duplicate) => Err(VideoError::IdTaken),
-            Err(e) => Err(e.into()),
+        })
+    }
+
+    /// A store error of inserting a video: a taken id is the caller's problem.
+    pub(crate) fn map_insert(&self, e: StoreError) -> VideoError {
+        match e {
+            StoreError::Duplicate => VideoError::IdTaken,
+            e => e.into(),
         }
+    }
+
+    pub async fn publish(&self, new: NewVideo<'_>) -> Result<VideoItem> {
+        let video = self.new_video_record(
+            new.caller_id,
+            new.video_id,
+            new.title,
+            new.description,
+            new.video_url,
+            new.cover_url,
+        )?;
+        self.store
+            .insert(&video)
+            .await
+            .map_err(|e| self.map_insert(e))?;
+        tracing::info!(
+            video_id = video.id,
+            user_id = video.user_id,
+            "video published"
+        );
+        Ok(VideoItem {
+            video,
+            visit_count: 0,
+        })
     }
 
     /// A user's videos, newest first, and how many there are.
@@ -290,7 +358,7 @@ fn window(page_num: i64, page_size: i64) -> Result<Window> {
     Window::of_page(page_num, page_size, PAGE_MAX).map_err(VideoError::InvalidInput)
 }
 
-fn validate_title(title: &str) -> Result<&str> {
+pub(crate) fn validate_title(title: &str) -> Result<&str> {
     let title = title.trim();
     if title.is_empty() {
         return Err(VideoError::InvalidInput("title is required"));
@@ -308,7 +376,7 @@ fn validate_title(title: &str) -> Result<&str> {
     Ok(title)
 }
 
-fn validate_description(description: &str) -> Result<&str> {
+pub(crate) fn validate_description(description: &str) -> Result<&str> {
     let description = description.trim();
     if description.chars().count() > DESCRIPTION_MAX_CHARS {
         return Err(VideoError::InvalidInput(

@@ -17,7 +17,7 @@ async fn start() -> (VideoServiceClient, tempfile::TempDir) {
         popular_size: 1000,
     };
     let rpc = fanone_testkit::rpc_kit().await;
-    let handler = fanone_video::open(&url, 1, &tuning, rpc.jobs())
+    let handler = fanone_video::open(&url, 1, &tuning, Default::default(), rpc.jobs())
         .await
         .unwrap();
     fanone_testkit::serve_thrift(

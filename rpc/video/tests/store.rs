@@ -2,7 +2,8 @@
 
 use fanone_video::Migrator;
 use fanone_video::store::{
-    SeaVideoStore, SearchFilter, StoreError, VideoRecord, VideoStore, Window,
+    ChunkAdded, ChunkRecord, SeaVideoStore, SearchFilter, StoreError, UploadRecord, UploadState,
+    VideoRecord, VideoStore, Window,
 };
 
 const T0: i64 = 1_700_000_000_000;
@@ -236,12 +237,139 @@ async fn exercise(store: SeaVideoStore) {
     assert_eq!(store.visit_counts(&[6]).await.unwrap()[&6], 100);
 }
 
+fn upload(id: i64, user_id: i64, expires_at: i64) -> UploadRecord {
+    UploadRecord {
+        id,
+        user_id,
+        title: format!("upload {id}"),
+        description: String::new(),
+        total_size: 10,
+        chunk_count: 2,
+        file_md5: "0".repeat(32),
+        state: UploadState::Open,
+        video_id: None,
+        created_at: T0,
+        updated_at: T0,
+        expires_at,
+    }
+}
+
+fn chunk(number: i32, size: i64, md5: char) -> ChunkRecord {
+    ChunkRecord {
+        number,
+        size,
+        md5: md5.to_string().repeat(32),
+    }
+}
+
+/// Chunked uploads: the per-user limit, chunks once by key, closing with the video in
+/// one transaction, expiry and purge.
+async fn exercise_uploads(store: SeaVideoStore) {
+    let now = T0 + 1000;
+    let later = T0 + 10_000;
+    // at most 2 open uploads that have not expired; an expired one does not count
+    assert!(
+        store
+            .insert_upload(&upload(100, 7, now - 1), 2, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .insert_upload(&upload(101, 7, later), 2, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .insert_upload(&upload(102, 7, later), 2, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .insert_upload(&upload(103, 7, later), 2, now)
+            .await
+            .unwrap()
+    );
+    assert!(store.upload(103).await.unwrap().is_none());
+    assert!(
+        store
+            .insert_upload(&upload(104, 8, later), 2, now)
+            .await
+            .unwrap()
+    );
+
+    // a chunk is recorded once; the key keeps what came first
+    let add = |id, c| {
+        let store = store.clone();
+        async move { store.add_chunk(id, &c, now, later + 1).await.unwrap() }
+    };
+    assert_eq!(add(101, chunk(2, 4, 'b')).await, ChunkAdded::Added);
+    assert_eq!(add(101, chunk(1, 6, 'a')).await, ChunkAdded::Added);
+    assert_eq!(
+        add(101, chunk(2, 5, 'c')).await,
+        ChunkAdded::Existing(chunk(2, 4, 'b'))
+    );
+    // expired or unknown uploads take nothing
+    assert_eq!(add(100, chunk(1, 1, 'a')).await, ChunkAdded::NotOpen);
+    assert_eq!(add(999, chunk(1, 1, 'a')).await, ChunkAdded::NotOpen);
+    let (u, chunks) = store.upload(101).await.unwrap().unwrap();
+    assert_eq!(u.expires_at, later + 1, "a chunk moves the expiry");
+    assert_eq!(chunks, vec![chunk(1, 6, 'a'), chunk(2, 4, 'b')]);
+
+    // complete: the video and the closed upload commit together, once
+    let video = record(500, 7, 500, "from chunks", "");
+    assert!(
+        store
+            .close_upload(101, UploadState::Completed, Some(&video), now, later)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.by_ids(&[500]).await.unwrap(), vec![video.clone()]);
+    assert!(
+        !store
+            .close_upload(101, UploadState::Cancelled, None, now, later)
+            .await
+            .unwrap()
+    );
+    assert_eq!(add(101, chunk(1, 6, 'a')).await, ChunkAdded::NotOpen);
+    let (u, _) = store.upload(101).await.unwrap().unwrap();
+    assert_eq!((u.state, u.video_id), (UploadState::Completed, Some(500)));
+    // a taken video id rolls the close back
+    let taken = record(500, 7, 600, "again", "");
+    assert!(matches!(
+        store
+            .close_upload(102, UploadState::Completed, Some(&taken), now, later)
+            .await,
+        Err(StoreError::Duplicate)
+    ));
+    assert_eq!(
+        store.upload(102).await.unwrap().unwrap().0.state,
+        UploadState::Open
+    );
+
+    // expiry: the oldest first; purge removes rows and chunks of expired ones only
+    assert_eq!(store.expired_uploads(now, 10).await.unwrap(), vec![100]);
+    assert_eq!(
+        store.expired_uploads(later + 1, 10).await.unwrap(),
+        vec![100, 101, 102, 104]
+    );
+    assert_eq!(store.purge_uploads(&[100, 102], now).await.unwrap(), 1);
+    assert!(store.upload(100).await.unwrap().is_none());
+    assert!(store.upload(102).await.unwrap().is_some());
+    assert_eq!(store.purge_uploads(&[101], later + 1).await.unwrap(), 1);
+    assert!(store.upload(101).await.unwrap().is_none());
+    assert_eq!(store.purge_uploads(&[], now).await.unwrap(), 0);
+}
+
 #[tokio::test]
 async fn sqlite_store() {
     let dir = tempfile::tempdir().unwrap();
     let url = fanone_testkit::sqlite_database(dir.path(), "video");
     let db = fanone_testkit::migrated::<Migrator>(&url).await;
-    exercise(SeaVideoStore::new(db)).await;
+    exercise(SeaVideoStore::new(db.clone())).await;
+    exercise_uploads(SeaVideoStore::new(db)).await;
 }
 
 #[tokio::test]
@@ -250,5 +378,6 @@ async fn mariadb_store() {
         return;
     };
     let db = fanone_testkit::migrated::<Migrator>(&url).await;
-    exercise(SeaVideoStore::new(db)).await;
+    exercise(SeaVideoStore::new(db.clone())).await;
+    exercise_uploads(SeaVideoStore::new(db)).await;
 }

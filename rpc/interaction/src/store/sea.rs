@@ -12,10 +12,8 @@ use std::collections::{HashMap, HashSet};
 
 use fanone_counter::Counters;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait, IsolationLevel, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
-    sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, sea_query::Expr,
 };
 
 use super::{
@@ -38,17 +36,7 @@ impl SeaInteractionStore {
     }
 
     async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
-        let opts = match self.db.get_database_backend() {
-            DbBackend::MySql => TransactionOptions {
-                isolation_level: Some(IsolationLevel::ReadCommitted),
-                ..Default::default()
-            },
-            _ => TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            },
-        };
-        self.db.begin_with_options(opts).await
+        fanone_db::begin_write(&self.db).await
     }
 }
 

@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(CreateVideos),
             Box::new(fanone_counter::CreateCounterTables),
+            Box::new(CreateUploads),
         ]
     }
 }
@@ -99,6 +100,132 @@ impl MigrationTrait for CreateVideos {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(Videos::Table).to_owned())
+            .await
+    }
+}
+
+/// Chunked uploads: one row per upload, one per received chunk.
+struct CreateUploads;
+
+impl MigrationName for CreateUploads {
+    fn name(&self) -> &str {
+        "m0002_create_uploads"
+    }
+}
+
+#[derive(DeriveIden)]
+enum Uploads {
+    Table,
+    Id,
+    UserId,
+    Title,
+    Description,
+    TotalSize,
+    ChunkCount,
+    FileMd5,
+    State,
+    VideoId,
+    CreatedAt,
+    UpdatedAt,
+    ExpiresAt,
+}
+
+#[derive(DeriveIden)]
+enum UploadChunks {
+    Table,
+    UploadId,
+    Number,
+    Size,
+    Md5,
+    CreatedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateUploads {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Uploads::Table)
+                .if_not_exists()
+                .col(
+                    ColumnDef::new(Uploads::Id)
+                        .big_integer()
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new(Uploads::UserId).big_integer().not_null())
+                .col(ColumnDef::new(Uploads::Title).string_len(100).not_null())
+                .col(
+                    ColumnDef::new(Uploads::Description)
+                        .string_len(1000)
+                        .not_null()
+                        .default(""),
+                )
+                .col(ColumnDef::new(Uploads::TotalSize).big_integer().not_null())
+                .col(ColumnDef::new(Uploads::ChunkCount).integer().not_null())
+                .col(ColumnDef::new(Uploads::FileMd5).string_len(32).not_null())
+                .col(ColumnDef::new(Uploads::State).small_integer().not_null())
+                .col(ColumnDef::new(Uploads::VideoId).big_integer().null())
+                .col(ColumnDef::new(Uploads::CreatedAt).big_integer().not_null())
+                .col(ColumnDef::new(Uploads::UpdatedAt).big_integer().not_null())
+                .col(ColumnDef::new(Uploads::ExpiresAt).big_integer().not_null())
+                .to_owned(),
+        )
+        .await?;
+        // a user's open uploads that have not expired (the per-user limit)
+        m.create_index(
+            Index::create()
+                .if_not_exists()
+                .name("idx_uploads_user_state")
+                .table(Uploads::Table)
+                .col(Uploads::UserId)
+                .col(Uploads::State)
+                .col(Uploads::ExpiresAt)
+                .to_owned(),
+        )
+        .await?;
+        // the expiry job: the oldest expiries first
+        m.create_index(
+            Index::create()
+                .if_not_exists()
+                .name("idx_uploads_expires")
+                .table(Uploads::Table)
+                .col(Uploads::ExpiresAt)
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(UploadChunks::Table)
+                .if_not_exists()
+                .col(
+                    ColumnDef::new(UploadChunks::UploadId)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(ColumnDef::new(UploadChunks::Number).integer().not_null())
+                .col(ColumnDef::new(UploadChunks::Size).big_integer().not_null())
+                .col(ColumnDef::new(UploadChunks::Md5).string_len(32).not_null())
+                .col(
+                    ColumnDef::new(UploadChunks::CreatedAt)
+                        .big_integer()
+                        .not_null(),
+                )
+                // one row per chunk number: the key decides a chunk sent twice
+                .primary_key(
+                    Index::create()
+                        .col(UploadChunks::UploadId)
+                        .col(UploadChunks::Number),
+                )
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(UploadChunks::Table).to_owned())
+            .await?;
+        m.drop_table(Table::drop().table(Uploads::Table).to_owned())
             .await
     }
 }

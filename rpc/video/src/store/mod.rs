@@ -4,6 +4,7 @@
 mod entity;
 mod migration;
 mod sea;
+mod upload_entity;
 
 use std::{collections::HashMap, future::Future};
 
@@ -37,6 +38,64 @@ pub struct SearchFilter {
 }
 
 pub use fanone_db::Window;
+
+/// Where a chunked upload stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i16)]
+pub enum UploadState {
+    Open = 1,
+    Completed = 2,
+    Cancelled = 3,
+}
+
+impl UploadState {
+    pub fn from_i16(n: i16) -> Option<Self> {
+        [Self::Open, Self::Completed, Self::Cancelled]
+            .into_iter()
+            .find(|s| *s as i16 == n)
+    }
+}
+
+/// A chunked upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRecord {
+    pub id: i64,
+    pub user_id: i64,
+    pub title: String,
+    pub description: String,
+    pub total_size: i64,
+    pub chunk_count: i32,
+    /// 32 lower-case hex digits.
+    pub file_md5: String,
+    pub state: UploadState,
+    /// The published video, once completed.
+    pub video_id: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Unix ms. An open upload with no new chunk by then is abandoned; a closed one
+    /// is kept until then (its status stays readable), then purged.
+    pub expires_at: i64,
+}
+
+/// A received chunk of an upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkRecord {
+    /// 1-based.
+    pub number: i32,
+    pub size: i64,
+    pub md5: String,
+}
+
+/// What recording a chunk did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChunkAdded {
+    /// Recorded; the upload's expiry moved on.
+    Added,
+    /// That number was already received: this is what it holds.
+    Existing(ChunkRecord),
+    /// The upload is not open (closed, expired or gone): nothing recorded.
+    NotOpen,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -97,4 +156,53 @@ pub trait VideoStore: Send + Sync + 'static {
 
     /// The `limit` most visited videos by settled count, best first.
     fn top_visited(&self, limit: u64) -> impl Future<Output = StoreResult<Vec<(i64, i64)>>> + Send;
+
+    /// Insert a new upload if `user_id` has fewer than `max_open` open uploads that
+    /// have not expired at `now`; `false` (nothing inserted) otherwise.
+    fn insert_upload(
+        &self,
+        upload: &UploadRecord,
+        max_open: u64,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// An upload and its received chunks (by number), whatever its state.
+    fn upload(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = StoreResult<Option<(UploadRecord, Vec<ChunkRecord>)>>> + Send;
+
+    /// Record a chunk of an open upload that has not expired at `now`, and move the
+    /// upload's expiry to `expires_at`. The chunk's key decides a number sent twice.
+    fn add_chunk(
+        &self,
+        upload_id: i64,
+        chunk: &ChunkRecord,
+        now: i64,
+        expires_at: i64,
+    ) -> impl Future<Output = StoreResult<ChunkAdded>> + Send;
+
+    /// Close an open upload that has not expired at `now` as `state` (kept until
+    /// `expires_at`), and publish `video` in the same transaction. `false` (nothing
+    /// changed) when it was not open; `Duplicate` when the video id is taken.
+    fn close_upload(
+        &self,
+        id: i64,
+        state: UploadState,
+        video: Option<&VideoRecord>,
+        now: i64,
+        expires_at: i64,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// Ids of uploads whose expiry is at or before `now`, the oldest first.
+    fn expired_uploads(
+        &self,
+        now: i64,
+        limit: u64,
+    ) -> impl Future<Output = StoreResult<Vec<i64>>> + Send;
+
+    /// Delete the uploads among `ids` whose expiry is at or before `now`, with
+    /// their chunks; how many were deleted.
+    fn purge_uploads(&self, ids: &[i64], now: i64)
+    -> impl Future<Output = StoreResult<u64>> + Send;
 }

@@ -6,12 +6,16 @@ use std::{collections::HashMap, sync::Arc};
 use fanone_counter::Counters;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 
-use super::{SearchFilter, StoreError, StoreResult, VideoRecord, VideoStore, Window, entity};
+use super::{
+    ChunkAdded, ChunkRecord, SearchFilter, StoreError, StoreResult, UploadRecord, UploadState,
+    VideoRecord, VideoStore, Window, entity,
+    upload_entity::{chunk, upload},
+};
 
 /// Counter kind of visits (kinds are numbered per service).
 pub const VISIT: i16 = 1;
@@ -62,6 +66,54 @@ fn to_record(m: entity::Model) -> VideoRecord {
     }
 }
 
+fn video_model(v: &VideoRecord) -> entity::ActiveModel {
+    entity::ActiveModel {
+        id: Set(v.id),
+        user_id: Set(v.user_id),
+        title: Set(v.title.clone()),
+        description: Set(v.description.clone()),
+        video_url: Set(v.video_url.clone()),
+        cover_url: Set(v.cover_url.clone()),
+        created_at: Set(v.created_at),
+        updated_at: Set(v.updated_at),
+        deleted_at: Set(None),
+    }
+}
+
+fn to_upload(m: upload::Model) -> Result<UploadRecord, StoreError> {
+    let state = UploadState::from_i16(m.state)
+        .ok_or_else(|| DbErr::Custom(format!("upload {} has unknown state {}", m.id, m.state)))?;
+    Ok(UploadRecord {
+        id: m.id,
+        user_id: m.user_id,
+        title: m.title,
+        description: m.description,
+        total_size: m.total_size,
+        chunk_count: m.chunk_count,
+        file_md5: m.file_md5,
+        state,
+        video_id: m.video_id,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        expires_at: m.expires_at,
+    })
+}
+
+fn to_chunk(m: chunk::Model) -> ChunkRecord {
+    ChunkRecord {
+        number: m.number,
+        size: m.size,
+        md5: m.md5,
+    }
+}
+
+/// Open uploads that have not expired at `now`.
+fn open_at(now: i64) -> Condition {
+    Condition::all()
+        .add(upload::Column::State.eq(UploadState::Open as i16))
+        .add(upload::Column::ExpiresAt.gt(now))
+}
+
 fn map_insert_err(e: DbErr) -> StoreError {
     if fanone_db::is_unique_violation(&e) {
         StoreError::Duplicate
@@ -109,18 +161,7 @@ fn search_condition(f: &SearchFilter) -> Condition {
 
 impl VideoStore for SeaVideoStore {
     async fn insert(&self, v: &VideoRecord) -> StoreResult<()> {
-        let am = entity::ActiveModel {
-            id: Set(v.id),
-            user_id: Set(v.user_id),
-            title: Set(v.title.clone()),
-            description: Set(v.description.clone()),
-            video_url: Set(v.video_url.clone()),
-            cover_url: Set(v.cover_url.clone()),
-            created_at: Set(v.created_at),
-            updated_at: Set(v.updated_at),
-            deleted_at: Set(None),
-        };
-        entity::Entity::insert(am)
+        entity::Entity::insert(video_model(v))
             .exec_without_returning(&self.db)
             .await
             .map_err(map_insert_err)?;
@@ -235,5 +276,170 @@ impl VideoStore for SeaVideoStore {
 
     async fn top_visited(&self, limit: u64) -> StoreResult<Vec<(i64, i64)>> {
         Ok(self.counters.top(VISIT, limit).await?)
+    }
+
+    async fn insert_upload(&self, u: &UploadRecord, max_open: u64, now: i64) -> StoreResult<bool> {
+        // SQLite: one writer at a time, so the count holds until the insert. MySQL
+        // (READ COMMITTED): two starts racing at the limit may both pass.
+        let txn = fanone_db::begin_write(&self.db).await?;
+        let open = upload::Entity::find()
+            .filter(upload::Column::UserId.eq(u.user_id))
+            .filter(open_at(now))
+            .count(&txn)
+            .await?;
+        if open >= max_open {
+            return Ok(false);
+        }
+        let am = upload::ActiveModel {
+            id: Set(u.id),
+            user_id: Set(u.user_id),
+            title: Set(u.title.clone()),
+            description: Set(u.description.clone()),
+            total_size: Set(u.total_size),
+            chunk_count: Set(u.chunk_count),
+            file_md5: Set(u.file_md5.clone()),
+            state: Set(u.state as i16),
+            video_id: Set(u.video_id),
+            created_at: Set(u.created_at),
+            updated_at: Set(u.updated_at),
+            expires_at: Set(u.expires_at),
+        };
+        upload::Entity::insert(am)
+            .exec_without_returning(&txn)
+            .await
+            .map_err(map_insert_err)?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    async fn upload(&self, id: i64) -> StoreResult<Option<(UploadRecord, Vec<ChunkRecord>)>> {
+        let Some(m) = upload::Entity::find_by_id(id).one(&self.db).await? else {
+            return Ok(None);
+        };
+        let chunks = chunk::Entity::find()
+            .filter(chunk::Column::UploadId.eq(id))
+            .order_by_asc(chunk::Column::Number)
+            .all(&self.db)
+            .await?;
+        Ok(Some((
+            to_upload(m)?,
+            chunks.into_iter().map(to_chunk).collect(),
+        )))
+    }
+
+    async fn add_chunk(
+        &self,
+        upload_id: i64,
+        c: &ChunkRecord,
+        now: i64,
+        expires_at: i64,
+    ) -> StoreResult<ChunkAdded> {
+        let txn = fanone_db::begin_write(&self.db).await?;
+        // moving the expiry first also locks the upload's row (MySQL) until commit,
+        // so a chunk and the completion or cancellation of its upload serialise
+        let moved = upload::Entity::update_many()
+            .col_expr(upload::Column::ExpiresAt, Expr::value(expires_at))
+            .col_expr(upload::Column::UpdatedAt, Expr::value(now))
+            .filter(upload::Column::Id.eq(upload_id))
+            .filter(open_at(now))
+            .exec(&txn)
+            .await?;
+        if moved.rows_affected == 0 {
+            return Ok(ChunkAdded::NotOpen);
+        }
+        let am = chunk::ActiveModel {
+            upload_id: Set(upload_id),
+            number: Set(c.number),
+            size: Set(c.size),
+            md5: Set(c.md5.clone()),
+            created_at: Set(now),
+        };
+        match chunk::Entity::insert(am).exec_without_returning(&txn).await {
+            Ok(_) => {
+                txn.commit().await?;
+                Ok(ChunkAdded::Added)
+            }
+            Err(e) if fanone_db::is_unique_violation(&e) => {
+                let existing = chunk::Entity::find_by_id((upload_id, c.number))
+                    .one(&txn)
+                    .await?
+                    .ok_or_else(|| DbErr::RecordNotFound("chunk of a unique violation".into()))?;
+                txn.commit().await?;
+                Ok(ChunkAdded::Existing(to_chunk(existing)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn close_upload(
+        &self,
+        id: i64,
+        state: UploadState,
+        video: Option<&VideoRecord>,
+        now: i64,
+        expires_at: i64,
+    ) -> StoreResult<bool> {
+        let txn = fanone_db::begin_write(&self.db).await?;
+        let closed = upload::Entity::update_many()
+            .col_expr(upload::Column::State, Expr::value(state as i16))
+            .col_expr(upload::Column::VideoId, Expr::value(video.map(|v| v.id)))
+            .col_expr(upload::Column::UpdatedAt, Expr::value(now))
+            .col_expr(upload::Column::ExpiresAt, Expr::value(expires_at))
+            .filter(upload::Column::Id.eq(id))
+            .filter(open_at(now))
+            .exec(&txn)
+            .await?;
+        if closed.rows_affected == 0 {
+            return Ok(false);
+        }
+        if let Some(v) = video {
+            entity::Entity::insert(video_model(v))
+                .exec_without_returning(&txn)
+                .await
+                .map_err(map_insert_err)?;
+        }
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    async fn expired_uploads(&self, now: i64, limit: u64) -> StoreResult<Vec<i64>> {
+        Ok(upload::Entity::find()
+            .select_only()
+            .column(upload::Column::Id)
+            .filter(upload::Column::ExpiresAt.lte(now))
+            .order_by_asc(upload::Column::ExpiresAt)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
+    async fn purge_uploads(&self, ids: &[i64], now: i64) -> StoreResult<u64> {
+        let mut purged = 0;
+        for ids in ids.chunks(CHUNK) {
+            let txn = fanone_db::begin_write(&self.db).await?;
+            let gone: Vec<i64> = upload::Entity::find()
+                .select_only()
+                .column(upload::Column::Id)
+                .filter(upload::Column::Id.is_in(ids.iter().copied()))
+                .filter(upload::Column::ExpiresAt.lte(now))
+                .into_tuple()
+                .all(&txn)
+                .await?;
+            if gone.is_empty() {
+                continue;
+            }
+            chunk::Entity::delete_many()
+                .filter(chunk::Column::UploadId.is_in(gone.iter().copied()))
+                .exec(&txn)
+                .await?;
+            purged += upload::Entity::delete_many()
+                .filter(upload::Column::Id.is_in(gone.iter().copied()))
+                .exec(&txn)
+                .await?
+                .rows_affected;
+            txn.commit().await?;
+        }
+        Ok(purged)
     }
 }
