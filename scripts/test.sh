@@ -103,8 +103,9 @@ if [ "$have_go" = 1 ]; then
   [ -z "$unformatted" ] || { echo "gofmt: $unformatted" >&2; exit 1; }
   cargo fmt --manifest-path "$bench/rust/Cargo.toml" -- --check
   # its own cargo workspace, built in the main target dir (reuses the main build's deps)
-  cargo clippy --manifest-path "$bench/rust/Cargo.toml" --all-targets -- -D warnings
-  cargo test --quiet --manifest-path "$bench/rust/Cargo.toml"
+  bench_target=${CARGO_TARGET_DIR:-$PWD/target}
+  CARGO_TARGET_DIR=$bench_target cargo clippy --manifest-path "$bench/rust/Cargo.toml" --all-targets -- -D warnings
+  CARGO_TARGET_DIR=$bench_target cargo test --quiet --manifest-path "$bench/rust/Cargo.toml"
   "$bench/run.sh" --smoke
   (cd "$bench/go" && go vet ./kitex-server ./kitex-client ./procstat)
 fi
