@@ -12,7 +12,7 @@ duration=${1:-15s}
 conns=${2:-64}
 jaeger_dir=$(mktemp -d)
 read -r otlp _query < <(scripts/jaeger.sh start "$jaeger_dir")
-trap 'stop_fanone; scripts/jaeger.sh stop "$jaeger_dir"; rm -rf "$jaeger_dir"' EXIT
+trap 'bench_exit; scripts/jaeger.sh stop "$jaeger_dir"; rm -rf "$jaeger_dir"' EXIT
 endpoint=FANONE__TELEMETRY__TRACE_ENDPOINT=http://127.0.0.1:$otlp
 header "-t2 -c$conns -d$duration"
 for config in off metrics trace1 trace100; do

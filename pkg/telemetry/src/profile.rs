@@ -45,7 +45,39 @@ pub async fn cpu(duration: Duration, format: Format) -> Result<Vec<u8>, ProfileE
             .pprof()?
             .encode(&mut out)
             .map_err(|e| ProfileError::Encode(e.to_string()))?,
-        Format::FlameGraph => report.flamegraph(&mut out)?,
+        Format::FlameGraph => {
+            report.flamegraph(&mut out)?;
+            if out.is_empty() {
+                // pprof-rs writes nothing when no sample was taken (an idle process)
+                out = idle_flame_graph(duration).into_bytes();
+            }
+        }
     }
     Ok(out)
+}
+
+/// A flame graph that says no sample was taken, so the answer is still an SVG.
+fn idle_flame_graph(duration: Duration) -> String {
+    format!(
+        "<?xml version=\"1.0\" standalone=\"no\"?>\n\
+         <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"600\" height=\"60\">\
+         <text x=\"10\" y=\"35\" font-family=\"monospace\" font-size=\"14\">\
+         no CPU samples in {} ms: the process was idle</text></svg>\n",
+        duration.as_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_idle_process_still_gets_a_flame_graph() {
+        // sleeping the whole window: no (or hardly any) samples, yet an SVG
+        let svg = cpu(Duration::from_millis(30), Format::FlameGraph)
+            .await
+            .expect("profile");
+        let svg = String::from_utf8(svg).expect("utf-8");
+        assert!(svg.contains("<svg"), "{svg}");
+    }
 }
