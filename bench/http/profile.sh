@@ -14,8 +14,8 @@ FANONE_BENCH_NO_START=1 source "$(dirname "$0")/lib.sh"
 which=${1:-all}
 secs=${2:-10}
 conns=${3:-64}
-out=${FANONE_PROFILE_OUT:-build/profiling}
-mkdir -p "$out"
+prof=${FANONE_PROFILE_OUT:-build/profiling}
+mkdir -p "$prof"
 profiling=(FANONE__TELEMETRY__PROFILING=true FANONE__TELEMETRY__PROFILE_MAX_SECS=60)
 
 # profile NAME WRK_ARGS...: run wrk (both profiles' length + margins) and take the
@@ -24,17 +24,17 @@ profile() {
   local name=$1 wpid
   shift
   echo "== profile $name: wrk $* (${secs}s flame graph, then ${secs}s pprof)"
-  wrk -t1 -c"$conns" -d"$((2 * secs + 4))s" --latency "$@" >"$out/$name.wrk.txt" &
+  wrk -t1 -c"$conns" -d"$((2 * secs + 4))s" --latency "$@" >"$prof/$name.wrk.txt" &
   wpid=$!
   sleep 2
-  curl -sf "$admin/debug/pprof/flamegraph?seconds=$secs" -o "$out/$name.svg"
-  curl -sf "$admin/debug/pprof/profile?seconds=$secs" -o "$out/$name.pb"
+  curl -sf "$admin/debug/pprof/flamegraph?seconds=$secs" -o "$prof/$name.svg"
+  curl -sf "$admin/debug/pprof/profile?seconds=$secs" -o "$prof/$name.pb"
   wait "$wpid"
-  grep -E "Requests/sec|Latency |  99%|Non-2xx|state changes" "$out/$name.wrk.txt" || true
+  grep -E "Requests/sec|Latency |  99%|Non-2xx|state changes" "$prof/$name.wrk.txt" || true
   if command -v go >/dev/null; then
     # the profile names its own binary; symbols are already in it (pprof-rs symbolises)
-    go tool pprof -top -nodecount=40 "$out/$name.pb" >"$out/$name.top.txt" 2>/dev/null || true
-    go tool pprof -top -cum -nodecount=60 "$out/$name.pb" >>"$out/$name.top.txt" 2>/dev/null || true
+    go tool pprof -top -nodecount=40 "$prof/$name.pb" >"$prof/$name.top.txt" 2>/dev/null || true
+    go tool pprof -top -cum -nodecount=60 "$prof/$name.pb" >>"$prof/$name.top.txt" 2>/dev/null || true
   fi
 }
 
@@ -84,4 +84,4 @@ if [ "$which" = all ]; then
 else
   run "$which"
 fi
-echo "== profiles in $out/"
+echo "== profiles in $prof/"

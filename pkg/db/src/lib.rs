@@ -2,6 +2,8 @@
 //! (`sqlite://file?mode=rwc` standalone, `mysql://...` for MariaDB/MySQL/TiDB),
 //! and each service brings its own migrator.
 
+mod sqlite;
+
 use std::time::Duration;
 
 use sea_orm::{
@@ -17,8 +19,9 @@ pub async fn connect_and_migrate<M: MigratorTrait>(url: &str) -> Result<Database
     Ok(db)
 }
 
-/// Open a pool for `url`. SQLite gets WAL and a busy timeout so readers never block
-/// the writer; its parent directory is created when missing.
+/// Open a pool for `url`. Every SQLite connection gets WAL, `synchronous=NORMAL`, a
+/// busy timeout and stable query plans (`sqlite.rs`); the file's directory is created
+/// when missing.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let is_sqlite = url.starts_with("sqlite:");
     if is_sqlite {
@@ -30,17 +33,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
-    let db = Database::connect(opts).await?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        for pragma in [
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",
-            "PRAGMA busy_timeout=5000",
-            "PRAGMA foreign_keys=ON",
-        ] {
-            db.execute_unprepared(pragma).await?;
-        }
+    if is_sqlite {
+        sqlite::configure(&mut opts);
     }
+    let db = Database::connect(opts).await?;
     tracing::info!(backend = ?db.get_database_backend(), "database connected");
     observe(&db, url);
     Ok(db)
@@ -169,12 +165,45 @@ pub fn like_contains(fragment: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::like_contains;
+    use sea_orm::sqlx::Row;
+
+    use super::*;
 
     #[test]
     fn like_metacharacters_are_escaped() {
         assert_eq!(like_contains("a%b_c\\d"), "%a\\%b\\_c\\\\d%");
         assert_eq!(like_contains("plain"), "%plain%");
+    }
+
+    /// Every connection of the pool, not only the first, gets the settings.
+    #[tokio::test]
+    async fn every_sqlite_connection_is_configured() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
+        let db = connect(&url).await.expect("connect");
+        let pool = db.get_sqlite_connection_pool();
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(pool.acquire().await.expect("acquire"));
+        }
+        for conn in &mut held {
+            let row = sea_orm::sqlx::query("PRAGMA synchronous")
+                .fetch_one(&mut **conn)
+                .await
+                .expect("pragma");
+            assert_eq!(row.get::<i64, _>(0), 1, "synchronous=NORMAL");
+            let row = sea_orm::sqlx::query("PRAGMA journal_mode")
+                .fetch_one(&mut **conn)
+                .await
+                .expect("pragma");
+            assert_eq!(row.get::<String, _>(0), "wal");
+            assert!(
+                sqlite::query_plans_are_stable(conn)
+                    .await
+                    .expect("db_config"),
+                "QPSG on"
+            );
+        }
     }
 }
 
