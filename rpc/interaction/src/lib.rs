@@ -19,7 +19,8 @@ pub use service::InteractionService;
 pub use store::{Migrator, SeaInteractionStore};
 
 /// Connect to the service's own database, migrate it, start the counter settler
-/// (every `tuning.settle_interval_ms`, owned by `jobs`) and build the handler.
+/// (every `tuning.settle_interval_ms`) and the like writer (group commit), both
+/// owned by `jobs`, and build the handler.
 pub async fn open(
     database_url: &str,
     node_id: u16,
@@ -33,7 +34,8 @@ pub async fn open(
         "interaction-settle",
         Duration::from_millis(tuning.settle_interval_ms),
     );
-    let svc = InteractionService::new(SeaInteractionStore::new(db, counters), node_id);
+    let store = SeaInteractionStore::new(db, counters).with_group_commit(jobs);
+    let svc = InteractionService::new(store, node_id);
     Ok(Handler::new(Arc::new(svc)))
 }
 

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use fanone_counter::Counters;
 use fanone_interaction::Migrator;
+use sea_orm::ConnectionTrait;
 use fanone_interaction::store::{
     CommentRecord, InteractionStore, NewComment, Removed, SeaInteractionStore, StoreError, Target,
     Thread, Window, counter,
@@ -316,10 +317,23 @@ async fn replies_race_delete(store: &SeaInteractionStore) {
     }
 }
 
+/// The whole suite, with each like its own transaction and with group commit.
 async fn exercise(url: &str) {
     let db = fanone_testkit::migrated::<Migrator>(url).await;
     let counters = Counters::new(db.clone());
-    let store = SeaInteractionStore::new(db, counters.clone());
+    let store = SeaInteractionStore::new(db.clone(), counters.clone());
+    likes(&store).await;
+    comments(&store).await;
+    concurrent_likes(&store, counters.clone()).await;
+    replies_race_delete(&store).await;
+    // the same checks again (their ids are reused: clear the tables first)
+    for table in ["likes", "comments", "counter_events", "counters"] {
+        db.execute_unprepared(&format!("DELETE FROM {table}"))
+            .await
+            .unwrap();
+    }
+    let jobs = fanone_jobs::Jobs::new();
+    let store = SeaInteractionStore::new(db, counters.clone()).with_group_commit(&jobs);
     likes(&store).await;
     comments(&store).await;
     concurrent_likes(&store, counters).await;

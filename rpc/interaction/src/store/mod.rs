@@ -3,11 +3,13 @@
 //! the same transaction (`fanone_counter`), so counts and rows never disagree.
 
 mod entity;
+mod group;
 mod migration;
 mod sea;
 
 use std::{collections::HashMap, collections::HashSet, future::Future};
 
+pub use group::MAX_BATCH as MAX_LIKE_BATCH;
 pub use migration::Migrator;
 pub use sea::SeaInteractionStore;
 

@@ -18,7 +18,10 @@ use sea_orm::{
 
 use super::{
     CommentRecord, InteractionStore, NewComment, Removed, StoreError, Target, Thread, Window,
-    counter, entity::comment, entity::like,
+    counter,
+    entity::comment,
+    entity::like,
+    group::{Change, LikeWriter},
 };
 
 /// Largest id list in one `IN (...)`.
@@ -28,11 +31,24 @@ const CHUNK: usize = 500;
 pub struct SeaInteractionStore {
     db: DatabaseConnection,
     counters: Counters,
+    /// Group commit of likes (`group.rs`); without it each like is a transaction.
+    likes: Option<LikeWriter>,
 }
 
 impl SeaInteractionStore {
     pub fn new(db: DatabaseConnection, counters: Counters) -> Self {
-        Self { db, counters }
+        Self {
+            db,
+            counters,
+            likes: None,
+        }
+    }
+
+    /// Write likes and unlikes that arrive together in one transaction, by a writer
+    /// job owned by `jobs`.
+    pub fn with_group_commit(mut self, jobs: &fanone_jobs::Jobs) -> Self {
+        self.likes = Some(LikeWriter::start(self.db.clone(), jobs));
+        self
     }
 
     async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
@@ -90,7 +106,7 @@ async fn finish<T>(txn: DatabaseTransaction, r: Result<T, StoreError>) -> Result
     }
 }
 
-async fn like_in(
+pub(super) async fn like_in(
     txn: &DatabaseTransaction,
     user_id: i64,
     target: Target,
@@ -119,7 +135,7 @@ async fn like_in(
     Ok(())
 }
 
-async fn unlike_in(
+pub(super) async fn unlike_in(
     txn: &DatabaseTransaction,
     user_id: i64,
     target: Target,
@@ -247,12 +263,18 @@ async fn delete_in(
 
 impl InteractionStore for SeaInteractionStore {
     async fn like(&self, user_id: i64, target: Target, now: i64) -> Result<(), StoreError> {
+        if let Some(w) = &self.likes {
+            return w.write(user_id, target, Change::Like { now }).await;
+        }
         let txn = self.begin_write().await?;
         let r = like_in(&txn, user_id, target, now).await;
         finish(txn, r).await
     }
 
     async fn unlike(&self, user_id: i64, target: Target) -> Result<(), StoreError> {
+        if let Some(w) = &self.likes {
+            return w.write(user_id, target, Change::Unlike).await;
+        }
         let txn = self.begin_write().await?;
         let r = unlike_in(&txn, user_id, target).await;
         finish(txn, r).await
