@@ -572,6 +572,54 @@ async fn standalone_health_profiles_and_the_off_switches() {
         .expect("flamegraph");
     assert_eq!(svg.status(), 200);
     assert!(svg.text().await.expect("svg").contains("<svg"));
+
+    // a profile while the image model runs: samples land in tract's assembly kernels,
+    // which have no unwind tables — the profiler must survive them (the default
+    // libgcc unwinder crashed the process there)
+    let (_, tokens) = app.user("profiled").await;
+    let picture = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/pkg/embed/tests/data/chelsea.jpg"
+    ))
+    .expect("test picture");
+    let r = app
+        .multipart(
+            Method::PUT,
+            "/user/avatar/upload",
+            &[],
+            vec![("data", "cat.jpg", picture.clone())],
+            Some(&tokens),
+        )
+        .await;
+    assert_eq!(r.code(), 10000, "{}", r.body);
+    let http = app.http.clone();
+    let url = format!("{admin}/debug/pprof/profile?seconds=3");
+    let profile = tokio::spawn(async move { http.get(url).send().await });
+    let mut searched = 0;
+    while !profile.is_finished() {
+        let r = app
+            .multipart(
+                Method::POST,
+                "/user/image/search",
+                &[],
+                vec![("data", "q.jpg", picture.clone())],
+                None,
+            )
+            .await;
+        // 10007 until the avatar is indexed (the indexer embeds it meanwhile)
+        assert!(matches!(r.code(), 10000 | 10007), "{}", r.body);
+        searched += 1;
+    }
+    let profile = profile.await.expect("join").expect("profile during search");
+    assert_eq!(profile.status(), 200);
+    assert!(searched > 0);
+    let live = app
+        .http
+        .get(format!("{admin}/health/live"))
+        .send()
+        .await
+        .expect("alive after the profile");
+    assert_eq!(live.status(), 200);
     drop(app);
 
     // metrics and profiles off: their routes say so; health stays
