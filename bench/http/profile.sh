@@ -8,6 +8,8 @@
 #   <route>.pb       pprof protobuf (`go tool pprof -http=: build/profiling/<route>.pb`)
 #   <route>.top.txt  the hottest functions, flat and cumulative (needs Go)
 #   <route>.wrk.txt  what wrk measured while the profiles were taken
+#   <route>.sync.txt fsync/fdatasync calls of the server during the flame graph's
+#                    window (off-CPU time a CPU profile cannot show; needs perf)
 # The image route seeds 10k random vectors first (release `seed` example) and
 # searches with pkg/embed/tests/data/chelsea.jpg.
 FANONE_BENCH_NO_START=1 source "$(dirname "$0")/lib.sh"
@@ -27,10 +29,19 @@ profile() {
   wrk -t1 -c"$conns" -d"$((2 * secs + 4))s" --latency "$@" >"$prof/$name.wrk.txt" &
   wpid=$!
   sleep 2
+  local perf_pid=
+  if command -v perf >/dev/null; then
+    perf stat -x, -o "$prof/$name.sync.txt" -p "$pid" \
+      -e syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync -- sleep "$secs" &
+    perf_pid=$!
+  fi
   curl -sf "$admin/debug/pprof/flamegraph?seconds=$secs" -o "$prof/$name.svg"
+  [ -z "$perf_pid" ] || wait "$perf_pid" || true
   curl -sf "$admin/debug/pprof/profile?seconds=$secs" -o "$prof/$name.pb"
   wait "$wpid"
   grep -E "Requests/sec|Latency |  99%|Non-2xx|state changes" "$prof/$name.wrk.txt" || true
+  [ ! -s "$prof/$name.sync.txt" ] || grep -E "^[0-9]" "$prof/$name.sync.txt" | cut -d, -f1,3 \
+    | sed "s/^/$name: /; s/,/ in ${secs}s: /"
   if command -v go >/dev/null; then
     # the profile names its own binary; symbols are already in it (pprof-rs symbolises)
     go tool pprof -top -nodecount=40 "$prof/$name.pb" >"$prof/$name.top.txt" 2>/dev/null || true

@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use fanone_counter::Counters;
 use fanone_interaction::Migrator;
-use sea_orm::ConnectionTrait;
 use fanone_interaction::store::{
     CommentRecord, InteractionStore, NewComment, Removed, SeaInteractionStore, StoreError, Target,
     Thread, Window, counter,
 };
+use sea_orm::ConnectionTrait;
 
 const ALL: Window = Window {
     offset: 0,
