@@ -12,7 +12,11 @@
 //!   breaker, any failing opens it again.
 //!
 //! A failure is a transport, protocol or application error, or a call abandoned by the
-//! deadline (a slow instance). A business error is an answer, hence a success.
+//! deadline (a slow instance). A business error is an answer, hence a success. A call
+//! the *caller* gave up on before its deadline (its HTTP client went away, a `select!`
+//! dropped it) says nothing about the instance: it is not counted, and a half-open
+//! probe slot it held is given back — otherwise every load test's end, or a burst of
+//! browsers navigating away, opened the breaker of a healthy instance.
 //! Thresholds are read on every call from a shared [`BreakerConfig`] that the config
 //! center may replace at run time.
 
@@ -146,13 +150,15 @@ impl Breakers {
         now.duration_since(self.origin).as_millis() as u64 / bucket_ms
     }
 
-    /// Let a call to `addr` through, or refuse it while the breaker is open.
-    pub fn admit(&self, addr: &Address) -> Result<Permit<'_>, Rejected> {
+    /// Let a call to `addr` through, or refuse it while the breaker is open. The call
+    /// has `timeout` (its deadline); dropped unfinished before that, it was cancelled.
+    pub fn admit(&self, addr: &Address, timeout: Option<Duration>) -> Result<Permit<'_>, Rejected> {
         let cfg = self.config.load();
         if !cfg.enabled {
             return Ok(Permit {
                 breakers: self,
                 addr: None,
+                abandoned_after: None,
             });
         }
         let inst = self.entry(addr);
@@ -176,10 +182,23 @@ impl Breakers {
                 *admitted += 1;
             }
         }
+        // the deadline layer runs outside this one and started the clock a moment
+        // earlier: a drop within the last 5 % of the timeout is the deadline's
+        let abandoned_after = timeout.map(|t| Instant::now() + t - t / 20);
         Ok(Permit {
             breakers: self,
             addr: Some(addr.clone()),
+            abandoned_after,
         })
+    }
+
+    /// A call cancelled by its caller: no outcome; a probe slot goes back.
+    fn release(&self, addr: &Address) {
+        let inst = self.entry(addr);
+        let mut st = inst.lock().unwrap_or_else(|p| p.into_inner());
+        if let Mode::HalfOpen { admitted, .. } = &mut st.mode {
+            *admitted = admitted.saturating_sub(1);
+        }
     }
 
     fn record(&self, addr: &Address, success: bool) {
@@ -255,11 +274,14 @@ impl Breakers {
     }
 }
 
-/// One admitted call; its outcome is recorded by [`Permit::finish`], or as a failure
-/// if it is dropped unfinished (the deadline abandoned the call).
+/// One admitted call; its outcome is recorded by [`Permit::finish`]. Dropped
+/// unfinished, it is a failure if the deadline abandoned the call, and no outcome if
+/// the caller cancelled it earlier.
 pub struct Permit<'a> {
     breakers: &'a Breakers,
     addr: Option<Address>,
+    /// From then on a drop is the deadline's (no deadline: always a cancellation).
+    abandoned_after: Option<Instant>,
 }
 
 impl Permit<'_> {
@@ -273,7 +295,11 @@ impl Permit<'_> {
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         if let Some(addr) = self.addr.take() {
-            self.breakers.record(&addr, false);
+            if self.abandoned_after.is_some_and(|t| Instant::now() >= t) {
+                self.breakers.record(&addr, false);
+            } else {
+                self.breakers.release(&addr);
+            }
         }
     }
 }
@@ -319,7 +345,8 @@ where
         let Some(addr) = cx.rpc_info().callee().address.clone() else {
             return self.inner.call(cx, req).await;
         };
-        let permit = self.breakers.admit(&addr).map_err(|Rejected| {
+        let timeout = cx.rpc_info().config().rpc_timeout();
+        let permit = self.breakers.admit(&addr, timeout).map_err(|Rejected| {
             ClientError::Transport(TransportException::from(io::Error::new(
                 io::ErrorKind::ConnectionRefused,
                 format!("circuit breaker open for {addr}"),
@@ -361,18 +388,37 @@ mod tests {
         });
         let a = addr(1);
         for _ in 0..3 {
-            b.admit(&a).expect("closed").finish(false);
+            b.admit(&a, None).expect("closed").finish(false);
         }
         assert_eq!(state(&b, &a), BreakerState::Open);
-        assert!(b.admit(&a).is_err(), "open refuses");
+        assert!(b.admit(&a, None).is_err(), "open refuses");
         assert_eq!(state(&b, &addr(2)), BreakerState::Closed, "per instance");
         std::thread::sleep(Duration::from_millis(40));
-        let p1 = b.admit(&a).expect("first probe");
-        let p2 = b.admit(&a).expect("second probe");
-        assert!(b.admit(&a).is_err(), "only the probes pass");
+        let p1 = b.admit(&a, None).expect("first probe");
+        let p2 = b.admit(&a, None).expect("second probe");
+        assert!(b.admit(&a, None).is_err(), "only the probes pass");
         assert_eq!(state(&b, &a), BreakerState::HalfOpen);
         p1.finish(true);
         p2.finish(true);
+        assert_eq!(state(&b, &a), BreakerState::Closed);
+    }
+
+    #[test]
+    fn cancelled_probe_gives_its_slot_back() {
+        let b = breakers(BreakerConfig {
+            consecutive_failures: 1,
+            open_ms: 20,
+            half_open_probes: 1,
+            ..Default::default()
+        });
+        let a = addr(1);
+        b.admit(&a, None).expect("closed").finish(false);
+        std::thread::sleep(Duration::from_millis(30));
+        let probe = b.admit(&a, Some(Duration::from_secs(60))).expect("probe");
+        assert!(b.admit(&a, None).is_err(), "one probe at a time");
+        drop(probe); // the caller went away
+        assert_eq!(state(&b, &a), BreakerState::HalfOpen);
+        b.admit(&a, None).expect("the slot is back").finish(true);
         assert_eq!(state(&b, &a), BreakerState::Closed);
     }
 
@@ -384,10 +430,22 @@ mod tests {
             ..Default::default()
         });
         let a = addr(1);
-        drop(b.admit(&a).expect("closed")); // abandoned by the deadline
+        // cancelled by the caller well before its deadline: no outcome
+        drop(b.admit(&a, Some(Duration::from_secs(60))).expect("closed"));
+        assert_eq!(state(&b, &a), BreakerState::Closed);
+        // abandoned by the deadline (it has passed when the call is dropped)
+        drop(b.admit(&a, Some(Duration::from_millis(5))).expect("closed"));
+        assert_eq!(
+            state(&b, &a),
+            BreakerState::Closed,
+            "not yet: 5 ms not over"
+        );
+        let p = b.admit(&a, Some(Duration::from_millis(5))).expect("closed");
+        std::thread::sleep(Duration::from_millis(10));
+        drop(p);
         assert_eq!(state(&b, &a), BreakerState::Open);
         std::thread::sleep(Duration::from_millis(30));
-        b.admit(&a).expect("probe").finish(false);
+        b.admit(&a, None).expect("probe").finish(false);
         assert_eq!(state(&b, &a), BreakerState::Open);
     }
 
@@ -401,14 +459,14 @@ mod tests {
         });
         let a = addr(1);
         for i in 0..9 {
-            b.admit(&a).expect("closed").finish(i % 2 == 0);
+            b.admit(&a, None).expect("closed").finish(i % 2 == 0);
         }
         assert_eq!(
             state(&b, &a),
             BreakerState::Closed,
             "9 calls < min_requests"
         );
-        b.admit(&a).expect("closed").finish(false);
+        b.admit(&a, None).expect("closed").finish(false);
         assert_eq!(state(&b, &a), BreakerState::Open, "5 of 10 failed");
     }
 
@@ -420,14 +478,14 @@ mod tests {
         }));
         let b = Breakers::new("user", cfg.clone(), None);
         let a = addr(1);
-        b.admit(&a).expect("closed").finish(false);
-        assert!(b.admit(&a).is_err());
+        b.admit(&a, None).expect("closed").finish(false);
+        assert!(b.admit(&a, None).is_err());
         cfg.store(Arc::new(BreakerConfig {
             enabled: false,
             ..Default::default()
         }));
         assert!(
-            b.admit(&a).is_ok(),
+            b.admit(&a, None).is_ok(),
             "a disabled breaker lets everything through"
         );
     }
