@@ -149,7 +149,8 @@ try {
     await b.click(`.card[data-video-id="${video.id}"]`);
     await b.waitForFunction((t) => document.querySelector('#video-title').textContent === t, title, { timeout: WAIT });
     assert.equal(await b.getAttribute('#player', 'src'), video.video_url);
-    assert.equal(await b.textContent('#video-author'), nameA);
+    // the author's name comes from a second request, after the title
+    await b.waitForFunction((n) => document.querySelector('#video-author').textContent === n, nameA, { timeout: WAIT });
     await b.click('#like-button');
     await b.waitForSelector('#like-button.on', { timeout: WAIT });
     await b.fill('#comment-input', 'nice clip from B');
