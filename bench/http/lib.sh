@@ -127,19 +127,3 @@ function done(summary, latency, requests)
 end
 LUA
 }
-
-# search_lua IMAGE: writes the wrk script $lua that posts IMAGE to
-# /user/image/search as multipart `data`
-search_lua() {
-  lua=$bench_dir/search.lua
-  cat >"$lua" <<LUA
-local f = assert(io.open("$1", "rb"))
-local img = f:read("*a")
-f:close()
-local b = "fanonebenchboundary"
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "multipart/form-data; boundary=" .. b
-wrk.body = "--" .. b .. "\r\nContent-Disposition: form-data; name=\"data\"; filename=\"q.jpg\"\r\n"
-  .. "Content-Type: image/jpeg\r\n\r\n" .. img .. "\r\n--" .. b .. "--\r\n"
-LUA
-}

@@ -78,12 +78,11 @@ run() {
       mkdir -p "$seeded"
       target/release/examples/seed "sqlite://$seeded/image.db?mode=rwc" "$seeded/image.vectors" 10000 >/dev/null
       FANONE_BENCH_DATA=$seeded start_fanone "${profiling[@]}"
-      search_lua "$img"
       curl -sf -X POST "$gw/user/image/search" -F "data=@$img" | grep -q '"code":10000' \
         || { echo "bench: image search failed" >&2; exit 1; }
       # embedding is CPU-bound (one per core at a time): a few clients keep it busy
       local conns=4
-      profile image -s "$lua" "$gw/user/image/search"
+      FANONE_SEARCH_IMAGE=$img profile image -s bench/image/search.lua "$gw/user/image/search"
       ;;
     *) echo "usage: $0 [info|list|like|image|all] [SECONDS] [CONNECTIONS]" >&2; exit 2 ;;
   esac

@@ -14,12 +14,11 @@ cargo build --release --quiet
 cargo build --release --quiet -p fanone-image --example seed
 data=$(mktemp -d)
 out=$(mktemp)
-lua=$(mktemp --suffix=.lua)
 mdir=$(mktemp -d)
 cleanup() {
   [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   [ "$store" = milvus ] && scripts/milvus.sh stop "$mdir" >/dev/null 2>&1
-  rm -rf "$data" "$out" "$lua" "$mdir"
+  rm -rf "$data" "$out" "$mdir"
 }
 trap cleanup EXIT
 extra=()
@@ -42,18 +41,9 @@ gw=$(grep -o 'gateway=[^ ]*' "$out" | cut -d= -f2)
 img=pkg/embed/tests/data/chelsea.jpg
 check=$(curl -sf -X POST "$gw/user/image/search" -F "data=@$img" -F top_k=1)
 case "$check" in *'"code":10000'*) ;; *) echo "search failed: $check" >&2; exit 1 ;; esac
-cat >"$lua" <<LUA
-local f = assert(io.open("$img", "rb"))
-local img = f:read("*a")
-f:close()
-local b = "fanonebenchboundary"
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "multipart/form-data; boundary=" .. b
-wrk.body = "--" .. b .. "\r\nContent-Disposition: form-data; name=\"data\"; filename=\"q.jpg\"\r\n"
-  .. "Content-Type: image/jpeg\r\n\r\n" .. img .. "\r\n--" .. b .. "--\r\n"
-LUA
+export FANONE_SEARCH_IMAGE=$img
 echo "# $(date -u +%FT%TZ) $(nproc) cores, release, store=$store, $n vectors, query $(basename $img) ($(stat -c %s $img) bytes)"
 for c in 1 8; do
   echo "## $c concurrent client(s): wrk -t1 -c$c -d$duration --latency"
-  wrk -t1 -c"$c" -d"$duration" --latency -s "$lua" "$gw/user/image/search"
+  wrk -t1 -c"$c" -d"$duration" --latency -s bench/image/search.lua "$gw/user/image/search"
 done
