@@ -89,6 +89,8 @@ case "$cmd" in
     export FANONE__STORAGE__DIR="$dir/objects"
     export FANONE__DATA_DIR="$dir"
     export FANONE__IMAGE__MILVUS_URL="${FANONE_STACK_MILVUS_URL:-}"
+    # Redis: the services' read cache and the gateways' chat relay (none = both off)
+    export FANONE__REDIS__URL="${FANONE_STACK_REDIS_URL:-}"
     export FANONE__REGISTRY__BACKEND="$backend"
     case "$backend" in
       etcd) export FANONE__REGISTRY__ENDPOINTS="$FANONE_STACK_ETCD_URL" ;;

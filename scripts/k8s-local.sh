@@ -432,6 +432,8 @@ render() {
       done
     ) >"$state/secrets.env"
   fi
+  # added after the first clusters were made: kept secrets may lack it
+  grep -q '^redis-url=' "$state/secrets.env" || echo "redis-url=redis://redis:6379" >>"$state/secrets.env"
   rm -rf "$out"
   mkdir -p "$out"
   cp -r k8s "$out/k8s"

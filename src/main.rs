@@ -20,6 +20,7 @@ use std::{
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use fanone_cache::Caches;
 use fanone_config::{Config, DEV_JWT_SECRET, SERVICES};
 use fanone_gateway::{AppState, Limits};
 use fanone_rpc::{Registered, Rpc};
@@ -141,14 +142,20 @@ async fn connect(cfg: &Config, file: Option<PathBuf>, caller: &str) -> Result<Ar
 async fn component(cfg: &Config, file: Option<PathBuf>, name: &str) -> Result<()> {
     cfg.check_cluster()?;
     let rpc = connect(cfg, file, name).await?;
-    let (addr, serving) = service(cfg, &rpc, name).await?;
+    let caches = cluster_caches(cfg).await?;
+    let (addr, serving) = service(cfg, &rpc, name, &caches).await?;
     announce(&rpc, &[(name, addr)]);
     serving.await.map_err(anyhow::Error::from_boxed)
 }
 
 /// Register service `name`, open its stores and jobs, and return its announced
 /// address and the future that serves it.
-async fn service(cfg: &Config, rpc: &Arc<Rpc>, name: &str) -> Result<(String, Serving)> {
+async fn service(
+    cfg: &Config,
+    rpc: &Arc<Rpc>,
+    name: &str,
+    caches: &Caches,
+) -> Result<(String, Serving)> {
     let svc = cfg
         .services
         .get(name)
@@ -165,17 +172,18 @@ async fn service(cfg: &Config, rpc: &Arc<Rpc>, name: &str) -> Result<(String, Se
     let serving: Serving = match name {
         "user" => {
             let opts = fanone_user::Options::from(cfg);
-            let h = fanone_user::open(&url, worker, &opts, jobs).await?;
+            let h = fanone_user::open(&url, worker, &opts, caches, jobs).await?;
             let server = volo_gen::user::UserServiceServer::new(h);
             Box::pin(async move { rpc.serve(server, reg).await })
         }
         "video" => {
-            let h = fanone_video::open(&url, worker, tuning, (&cfg.upload).into(), jobs).await?;
+            let h = fanone_video::open(&url, worker, tuning, (&cfg.upload).into(), caches, jobs)
+                .await?;
             let server = volo_gen::video::VideoServiceServer::new(h);
             Box::pin(async move { rpc.serve(server, reg).await })
         }
         "interaction" => {
-            let h = fanone_interaction::open(&url, worker, tuning, jobs).await?;
+            let h = fanone_interaction::open(&url, worker, tuning, caches, jobs).await?;
             let server = volo_gen::interaction::InteractionServiceServer::new(h);
             Box::pin(async move { rpc.serve(server, reg).await })
         }
@@ -190,13 +198,27 @@ async fn service(cfg: &Config, rpc: &Arc<Rpc>, name: &str) -> Result<(String, Se
             Box::pin(async move { rpc.serve(server, reg).await })
         }
         "image" => {
-            let h = fanone_image::open(&image_options(cfg, worker), jobs).await?;
+            let h = fanone_image::open(&image_options(cfg, worker)?, jobs).await?;
             let server = volo_gen::image::ImageServiceServer::new(h);
             Box::pin(async move { rpc.serve(server, reg).await })
         }
         other => anyhow::bail!("unknown service {other}"),
     };
     Ok((addr, serving))
+}
+
+/// The cache of a service process in cluster mode: Redis when `redis.url` is set,
+/// else none (a per-replica memory cache could not see the other replicas' writes).
+async fn cluster_caches(cfg: &Config) -> Result<Caches> {
+    if !cfg.cache.enabled {
+        return Ok(Caches::off());
+    }
+    if cfg.redis.url.is_empty() {
+        tracing::info!("no redis.url: the read cache is off");
+        return Ok(Caches::off());
+    }
+    let redis = fanone_redis::Redis::connect(&cfg.redis).await?;
+    Ok(Caches::redis(redis, &cfg.cache))
 }
 
 /// Apply the migrations of service `name`.
@@ -239,10 +261,12 @@ async fn standalone(cfg: &mut Config, file: Option<PathBuf>) -> Result<()> {
         cfg.auth.jwt_secret = local_secret(&cfg.data_dir)?;
     }
     let rpc = connect(cfg, file, "standalone").await?;
+    // one process holds every service: one in-memory cache serves them all
+    let caches = Caches::local(&cfg.cache);
     let mut parts = Vec::new();
     let mut serving = Vec::new();
     for name in SERVICES {
-        let (addr, fut) = service(cfg, &rpc, name).await?;
+        let (addr, fut) = service(cfg, &rpc, name, &caches).await?;
         parts.push((name, addr));
         serving.push(fut);
     }
@@ -283,7 +307,7 @@ async fn gateway_state(cfg: &Config, rpc: &Rpc, reg: &Registered) -> Result<Arc<
             ..fanone_user::Options::from(cfg).backoff
         },
     };
-    let events = fanone_events::EventBus::open(&cfg.events_url()).await?;
+    let events = fanone_events::EventBus::connect(&events_source(cfg)?).await?;
     let state = Arc::new(AppState::new(
         rpc,
         reg.worker_id,
@@ -293,6 +317,11 @@ async fn gateway_state(cfg: &Config, rpc: &Rpc, reg: &Registered) -> Result<Arc<
         public_url,
         events,
     ));
+    if !cfg.redis.url.is_empty() {
+        // chat pushes reach receivers connected to the other gateways
+        let redis = fanone_redis::Redis::connect(&cfg.redis).await?;
+        fanone_gateway::ws::start_relay(&state.hub, redis, rpc.jobs()).await?;
+    }
     sweep_uploads(
         rpc.jobs(),
         &state,
@@ -335,13 +364,27 @@ fn deadlines(cfg: &Config) -> fanone_gateway::conn::Deadlines {
     }
 }
 
+/// The event queue the configuration names.
+fn events_source(cfg: &Config) -> Result<fanone_events::Source> {
+    Ok(match cfg.events.backend {
+        fanone_config::EventsBackend::Sql => fanone_events::Source::Sql(cfg.events_url()),
+        fanone_config::EventsBackend::Redis => {
+            anyhow::ensure!(
+                !cfg.redis.url.is_empty(),
+                "events.backend = \"redis\" needs redis.url"
+            );
+            fanone_events::Source::Redis(cfg.redis.clone())
+        }
+    })
+}
+
 /// Options of the image service from the configuration.
-fn image_options(cfg: &Config, node_id: u16) -> fanone_image::Options {
+fn image_options(cfg: &Config, node_id: u16) -> Result<fanone_image::Options> {
     let svc = &cfg.services.image;
-    fanone_image::Options {
+    Ok(fanone_image::Options {
         database_url: cfg.database_url("image", svc),
         node_id,
-        events_url: cfg.events_url(),
+        events: events_source(cfg)?,
         model_path: model_path(&cfg.image.model_path),
         milvus_url: cfg.image.milvus_url.clone(),
         milvus_collection: cfg.image.milvus_collection.clone(),
@@ -355,7 +398,7 @@ fn image_options(cfg: &Config, node_id: u16) -> fanone_image::Options {
         },
         max_concurrent_decodes: cfg.image.max_concurrent_decodes as usize,
         decode_wait: Duration::from_millis(cfg.image.decode_wait_ms),
-    }
+    })
 }
 
 /// A relative model path is looked up from the working directory, then from the
@@ -373,7 +416,7 @@ fn model_path(configured: &Path) -> PathBuf {
 
 /// `fanone image reindex`: rebuild every vector from the image table.
 async fn reindex(cfg: &Config) -> Result<()> {
-    let svc = fanone_image::open_service(&image_options(cfg, cfg.services.image.node_id)).await?;
+    let svc = fanone_image::open_service(&image_options(cfg, cfg.services.image.node_id)?).await?;
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(

@@ -102,25 +102,14 @@ fn assert_message(m: &Value, from: &str, to: &str, content: &str) {
     assert!((secs - now).abs() < 600, "created_at is Unix seconds: {m}");
 }
 
-async fn follow(app: &Fanone, t: &Tokens, to: &str) {
-    let r = app
-        .post_form(
-            "/relation/action",
-            &[("to_user_id", to), ("action_type", "1")],
-            Some(t),
-        )
-        .await;
-    assert_eq!(r.code(), 10000, "{}", r.body);
-}
-
 /// Users a, b, c: a and b are friends; a follows c one way.
 async fn three_users(app: &Fanone) -> [(String, Tokens); 3] {
     let a = app.user("ws_a").await;
     let b = app.user("ws_b").await;
     let c = app.user("ws_c").await;
-    follow(app, &a.1, &b.0).await;
-    follow(app, &b.1, &a.0).await;
-    follow(app, &a.1, &c.0).await;
+    app.follow(&a.1, &b.0).await;
+    app.follow(&b.1, &a.0).await;
+    app.follow(&a.1, &c.0).await;
     [a, b, c]
 }
 
@@ -284,8 +273,8 @@ async fn live_push_ack_and_friends_only() {
 async fn offline_messages_wait_for_an_unread_query() {
     let app = Fanone::start(BIN).await;
     let [(a, ta), (b, tb), (c, tc)] = three_users(&app).await;
-    follow(&app, &tc, &b).await;
-    follow(&app, &tb, &c).await;
+    app.follow(&tc, &b).await;
+    app.follow(&tb, &c).await;
     let mut wa = connect_with_headers(&app, &ta).await;
     let wb = connect_with_headers(&app, &tb).await;
     close(wb).await;

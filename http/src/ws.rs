@@ -2,8 +2,11 @@
 //! queue to each connection. Several connections per user are allowed (tabs,
 //! devices); a push reaches all of them.
 //!
-//! The hub is in-process: it knows only the connections of this gateway. A cluster
-//! of gateways needs a pub/sub channel between them (see docs/chat.md).
+//! The hub knows the connections of this gateway. With Redis configured (cluster
+//! mode), [`Hub::deliver`] also publishes the push on one pub/sub channel that every
+//! gateway's relay job subscribes to ([`start_relay`]): the gateway holding the
+//! receiver's connection pushes it. The message is stored before any of this, so a
+//! Redis blip only delays it to the receiver's next unread query (docs/chat.md).
 //!
 //! Delivery: a push is queued to each connection; the connection's task writes it
 //! to the socket and only then reports the message as received (read), so a
@@ -36,6 +39,58 @@ pub struct Push {
 pub struct Hub {
     conns: Mutex<HashMap<i64, Vec<Peer>>>,
     next_id: AtomicU64,
+    /// The other gateways, once [`start_relay`] ran.
+    relay: std::sync::OnceLock<Relay>,
+}
+
+/// The pub/sub channel between gateways.
+pub const RELAY_CHANNEL: &str = "gateway:chat:push";
+
+struct Relay {
+    redis: fanone_redis::Redis,
+    /// This gateway's random id: it skips its own publications.
+    origin: u64,
+}
+
+/// A push as it travels between gateways.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Relayed {
+    origin: u64,
+    to: i64,
+    message_id: Option<i64>,
+    text: String,
+}
+
+/// Subscribe this gateway's hub to the pushes of the others (a job of `jobs`), and
+/// make [`Hub::deliver`] publish to them.
+pub async fn start_relay(
+    hub: &Arc<Hub>,
+    redis: fanone_redis::Redis,
+    jobs: &fanone_jobs::Jobs,
+) -> Result<(), fanone_redis::RedisError> {
+    let origin = rand::random::<u64>();
+    let weak = Arc::downgrade(hub);
+    redis
+        .subscribe(jobs, "chat-relay", RELAY_CHANNEL, move |bytes| {
+            let Some(hub) = weak.upgrade() else { return };
+            let Ok(r) = serde_json::from_slice::<Relayed>(&bytes) else {
+                tracing::warn!("unreadable chat relay message ignored");
+                return;
+            };
+            if r.origin == origin {
+                return;
+            }
+            let push = Push {
+                frame: Message::text(r.text),
+                message_id: r.message_id,
+            };
+            let n = hub.push(r.to, &push);
+            metrics::counter!("fanone_ws_relay_total", "direction" => "in", "result" => if n > 0 { "pushed" } else { "offline" })
+                .increment(1);
+        })
+        .await?;
+    let _ = hub.relay.set(Relay { redis, origin });
+    Ok(())
 }
 
 struct Peer {
@@ -110,6 +165,35 @@ impl Hub {
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
             })
             .count()
+    }
+
+    /// Push to `user` wherever they are connected: this gateway's connections, and
+    /// the other gateways through the relay when there is one (best effort: the
+    /// message is already stored). Returns the connections reached here.
+    pub async fn deliver(&self, user: i64, push: &Push) -> usize {
+        let here = self.push(user, push);
+        if let (Some(relay), Message::Text(text)) = (self.relay.get(), &push.frame) {
+            let body = Relayed {
+                origin: relay.origin,
+                to: user,
+                message_id: push.message_id,
+                text: text.as_str().to_owned(),
+            };
+            let result = match serde_json::to_vec(&body) {
+                Ok(bytes) => match relay.redis.publish(RELAY_CHANNEL, bytes).await {
+                    Ok(_) => "published",
+                    Err(e) => {
+                        tracing::warn!(user_id = user, error = %e,
+                            "chat relay unavailable: other gateways get this message at the next unread query");
+                        "failed"
+                    }
+                },
+                Err(_) => "failed",
+            };
+            metrics::counter!("fanone_ws_relay_total", "direction" => "out", "result" => result)
+                .increment(1);
+        }
+        here
     }
 
     /// Live connections of `user` on this gateway.

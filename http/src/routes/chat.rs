@@ -269,7 +269,7 @@ async fn send(st: &State, uid: i64, data: &Map<String, Value>) -> Result<Message
         message_id: Some(msg.id),
         frame: frame(T_SEND, MessageView::from(msg)),
     };
-    let live = st.hub.push(to, &push);
+    let live = st.hub.deliver(to, &push).await;
     tracing::debug!(from = uid, to, live, "chat message sent");
     Ok(push.frame)
 }

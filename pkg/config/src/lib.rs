@@ -41,6 +41,8 @@ pub struct Config {
     pub registry: RegistryConfig,
     pub rpc: RpcConfig,
     pub features: Features,
+    pub redis: RedisConfig,
+    pub cache: CacheConfig,
 }
 
 /// Switches an operator can flip at run time (config center).
@@ -299,8 +301,79 @@ impl Default for UploadConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(default)]
 pub struct EventsConfig {
-    /// Database of the queue. Empty = `sqlite://<data_dir>/events.db?mode=rwc`.
+    /// `sql` (a queue table; standalone default) or `redis` (Redis Streams on
+    /// `redis.url`; cluster mode).
+    pub backend: EventsBackend,
+    /// Database of the SQL queue. Empty = `sqlite://<data_dir>/events.db?mode=rwc`.
     pub database_url: String,
+}
+
+/// Which queue carries events between services (docs/data.md).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EventsBackend {
+    #[default]
+    Sql,
+    Redis,
+}
+
+/// The Redis server of cluster mode (cache, chat fan-out between gateways).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]`; empty = no Redis (the in-process
+    /// implementations: standalone mode, or a cluster without Redis).
+    pub url: String,
+    /// Connections in the pool (commands are pipelined on each).
+    pub pool_size: usize,
+    /// How long connecting may take.
+    pub connect_timeout_ms: u64,
+    /// How long one command may take before the caller falls back (to the database).
+    pub command_timeout_ms: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            pool_size: 4,
+            connect_timeout_ms: 1000,
+            command_timeout_ms: 250,
+        }
+    }
+}
+
+/// The read-through cache of hot reads (profiles, videos, counts).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct CacheConfig {
+    /// Off = every read goes to the database.
+    pub enabled: bool,
+    /// Longest lifetime of a cached value (each entry lives up to `ttl_jitter_pct` %
+    /// less, so entries loaded together do not expire together). Counts are cached
+    /// for at most `tuning.settle_interval_ms` instead.
+    pub ttl_secs: u64,
+    pub ttl_jitter_pct: u64,
+    /// Lifetime of "this id does not exist".
+    pub absent_ttl_secs: u64,
+    /// After a write, how long the key refuses a refill (a read that started
+    /// before the write cannot put its older value back).
+    pub hold_ms: u64,
+    /// Entries the in-process cache keeps (standalone).
+    pub local_max_entries: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ttl_secs: 300,
+            ttl_jitter_pct: 20,
+            absent_ttl_secs: 10,
+            hold_ms: 2000,
+            local_max_entries: 100_000,
+        }
+    }
 }
 
 /// Reverse image search.
@@ -480,6 +553,8 @@ impl Default for Config {
             registry: RegistryConfig::default(),
             rpc: RpcConfig::default(),
             features: Features::default(),
+            redis: RedisConfig::default(),
+            cache: CacheConfig::default(),
         }
     }
 }

@@ -2,11 +2,17 @@
 //! by the side that caused them, delivered **at least once** to consumer groups,
 //! handled by idempotent consumers.
 //!
-//! Backend here: a queue table in a database of its own (`events.db` under the data
-//! dir standalone, or a MySQL-protocol database): `publish` is one insert that is
-//! durable before the caller answers; each consumer group keeps its offset, advanced
-//! only after its handler succeeded, so a crash re-delivers (never loses) events.
-//! In-process subscribers are woken at once; other processes poll.
+//! Two backends, chosen by configuration (`events.backend`):
+//! - **sql** (default; standalone): a queue table in a database of its own
+//!   (`events.db` under the data dir, or a MySQL-protocol database): `publish` is one
+//!   insert that is durable before the caller answers; each consumer group keeps its
+//!   offset, advanced only after its handler succeeded, so a crash re-delivers (never
+//!   loses) events. In-process subscribers are woken at once; other processes poll.
+//! - **redis** (cluster): Redis Streams with consumer groups ([`streams`]): blocking
+//!   reads instead of polling, several consumers per group, entries of a consumer that
+//!   died claimed by another.
+
+pub mod streams;
 
 use std::{sync::Arc, time::Duration};
 
@@ -33,6 +39,21 @@ pub enum EventError {
     Db(#[from] DbErr),
     #[error("event payload: {0}")]
     Payload(#[from] serde_json::Error),
+    #[error("event stream: {0}")]
+    Redis(String),
+    #[error("event stream: redis is unreachable")]
+    Unavailable,
+    #[error("{0} is not supported by the redis streams backend")]
+    Unsupported(&'static str),
+}
+
+/// Where the queue lives.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A database URL (SQLite or MySQL protocol).
+    Sql(String),
+    /// Redis Streams on this server.
+    Redis(fanone_config::RedisConfig),
 }
 
 /// One event as delivered.
@@ -51,33 +72,77 @@ impl Delivery {
 
 #[derive(Clone)]
 pub struct EventBus {
+    sql: Option<SqlQueue>,
+    streams: Option<streams::Streams>,
+}
+
+#[derive(Clone)]
+struct SqlQueue {
     db: DatabaseConnection,
     wake: Arc<Notify>,
 }
 
 impl EventBus {
-    /// Open (and migrate) the queue at `url`.
+    /// Open (and migrate) the SQL queue at `url`.
     pub async fn open(url: &str) -> Result<Self, EventError> {
         let db = fanone_db::connect_and_migrate::<Migrator>(url).await?;
         Ok(Self {
-            db,
-            wake: Arc::new(Notify::new()),
+            sql: Some(SqlQueue {
+                db,
+                wake: Arc::new(Notify::new()),
+            }),
+            streams: None,
         })
     }
 
-    /// Append an event; durable when this returns.
+    /// Open the queue `source` names.
+    pub async fn connect(source: &Source) -> Result<Self, EventError> {
+        match source {
+            Source::Sql(url) => Self::open(url).await,
+            Source::Redis(cfg) => {
+                let redis = fanone_redis::Redis::connect(cfg)
+                    .await
+                    .map_err(|e| EventError::Redis(e.to_string()))?;
+                Ok(Self::streams(streams::Streams::new(redis)))
+            }
+        }
+    }
+
+    /// The queue on Redis Streams.
+    pub fn streams(streams: streams::Streams) -> Self {
+        Self {
+            sql: None,
+            streams: Some(streams),
+        }
+    }
+
+    fn sql(&self, what: &'static str) -> Result<&SqlQueue, EventError> {
+        self.sql.as_ref().ok_or(EventError::Unsupported(what))
+    }
+
+    /// Append an event; durable when this returns. The id is the queue's own (for
+    /// streams, the entry id as a number: ms · 2^20 + sequence).
     pub async fn publish<T: Serialize>(&self, topic: &str, payload: &T) -> Result<i64, EventError> {
         let body = serde_json::to_string(payload)?;
-        let backend = self.db.get_database_backend();
-        let res = self
-            .db
-            .execute_raw(Statement::from_sql_and_values(
+        if let Some(st) = &self.streams {
+            let sid = st.publish(topic, body).await?;
+            metrics::counter!("fanone_events_published_total", "topic" => topic.to_owned())
+                .increment(1);
+            let id = streams::numeric_id(&sid);
+            metrics::gauge!("fanone_events_last_published_id", "topic" => topic.to_owned())
+                .set(id as f64);
+            return Ok(id);
+        }
+        let q = self.sql("publish")?;
+        let backend = q.db.get_database_backend();
+        let res =
+            q.db.execute_raw(Statement::from_sql_and_values(
                 backend,
                 "INSERT INTO events (topic, payload) VALUES (?, ?)",
                 [topic.into(), body.into()],
             ))
             .await?;
-        self.wake.notify_waiters();
+        q.wake.notify_waiters();
         let id = res.last_insert_id() as i64;
         metrics::counter!("fanone_events_published_total", "topic" => topic.to_owned())
             .increment(1);
@@ -86,18 +151,19 @@ impl EventBus {
         Ok(id)
     }
 
-    /// Events of `topic` after the group's offset, oldest first.
+    /// Events of `topic` after the group's offset, oldest first (SQL queue).
     pub async fn pending(
         &self,
         group: &str,
         topic: &str,
         limit: u64,
     ) -> Result<Vec<Delivery>, EventError> {
+        let q = self.sql("pending")?;
         let offset = self.offset(group, topic).await?;
-        let rows = self
+        let rows = q
             .db
             .query_all_raw(Statement::from_sql_and_values(
-                self.db.get_database_backend(),
+                q.db.get_database_backend(),
                 "SELECT id, topic, payload FROM events WHERE topic = ? AND id > ? ORDER BY id LIMIT ?",
                 [topic.into(), offset.into(), (limit as i64).into()],
             ))
@@ -113,9 +179,10 @@ impl EventBus {
             .collect()
     }
 
-    /// Record that `group` handled every event of `topic` up to `id`.
+    /// Record that `group` handled every event of `topic` up to `id` (SQL queue).
     pub async fn ack(&self, group: &str, topic: &str, id: i64) -> Result<(), EventError> {
-        let backend = self.db.get_database_backend();
+        let q = self.sql("ack")?;
+        let backend = q.db.get_database_backend();
         let upsert = match backend {
             DbBackend::MySql => {
                 "ON DUPLICATE KEY UPDATE last_id = GREATEST(last_id, VALUES(last_id))"
@@ -124,23 +191,22 @@ impl EventBus {
                 "ON CONFLICT (consumer, topic) DO UPDATE SET last_id = MAX(last_id, excluded.last_id)"
             }
         };
-        self.db
-            .execute_raw(Statement::from_sql_and_values(
-                backend,
-                format!(
-                    "INSERT INTO event_offsets (consumer, topic, last_id) VALUES (?, ?, ?) {upsert}"
-                ),
-                [group.into(), topic.into(), Value::from(id)],
-            ))
-            .await?;
+        q.db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "INSERT INTO event_offsets (consumer, topic, last_id) VALUES (?, ?, ?) {upsert}"
+            ),
+            [group.into(), topic.into(), Value::from(id)],
+        ))
+        .await?;
         Ok(())
     }
 
     async fn offset(&self, group: &str, topic: &str) -> Result<i64, EventError> {
-        let row = self
-            .db
-            .query_one_raw(Statement::from_sql_and_values(
-                self.db.get_database_backend(),
+        let q = self.sql("offset")?;
+        let row =
+            q.db.query_one_raw(Statement::from_sql_and_values(
+                q.db.get_database_backend(),
                 "SELECT last_id FROM event_offsets WHERE consumer = ? AND topic = ?",
                 [group.into(), topic.into()],
             ))
@@ -166,10 +232,16 @@ impl EventBus {
         F: Fn(Delivery) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = Result<(), String>> + Send,
     {
+        if let Some(st) = &self.streams {
+            return st.consume(jobs, group, topic, retry, handler);
+        }
+        let Some(wake) = self.sql.as_ref().map(|q| q.wake.clone()) else {
+            return;
+        };
         let bus = self.clone();
         jobs.spawn(group, move |_| async move {
             loop {
-                let woken = bus.wake.notified();
+                let woken = wake.notified();
                 let batch = match bus.pending(group, topic, 100).await {
                     Ok(b) => b,
                     Err(e) => {
@@ -184,28 +256,37 @@ impl EventBus {
                     continue;
                 }
                 for ev in batch {
-                    let id = ev.id;
-                    loop {
-                        match handler(ev.clone()).await {
-                            Ok(()) => break,
-                            Err(e) => {
-                                tracing::warn!(error = %e, id, group, topic, "event handler failed; retrying");
-                                tokio::time::sleep(retry).await;
-                            }
-                        }
+                    handle(&handler, &ev, group, retry).await;
+                    if let Err(e) = bus.ack(group, topic, ev.id).await {
+                        tracing::warn!(error = %e, id = ev.id, "acknowledging event failed");
                     }
-                    if let Err(e) = bus.ack(group, topic, id).await {
-                        tracing::warn!(error = %e, id, "acknowledging event failed");
-                    }
-                    // lag = last published id - last handled id (rule fanone:events_lag)
-                    metrics::counter!("fanone_events_handled_total", "group" => group, "topic" => topic)
-                        .increment(1);
-                    metrics::gauge!("fanone_events_last_handled_id", "group" => group, "topic" => topic)
-                        .set(id as f64);
+                    handled(group, topic, ev.id);
                 }
             }
         })
     }
+}
+
+/// Run `handler` on `ev` until it succeeds, waiting `retry` after each failure (the
+/// owner's stop ends the job, and with it this loop).
+pub(crate) async fn handle<F, Fut>(handler: &F, ev: &Delivery, group: &str, retry: Duration)
+where
+    F: Fn(Delivery) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    while let Err(e) = handler(ev.clone()).await {
+        tracing::warn!(error = %e, id = ev.id, group, topic = ev.topic, "event handler failed; retrying");
+        tokio::time::sleep(retry).await;
+    }
+}
+
+/// Count a handled event; lag = last published id − last handled id (rule
+/// `fanone:events_lag`).
+pub(crate) fn handled(group: &'static str, topic: &'static str, id: i64) {
+    metrics::counter!("fanone_events_handled_total", "group" => group, "topic" => topic)
+        .increment(1);
+    metrics::gauge!("fanone_events_last_handled_id", "group" => group, "topic" => topic)
+        .set(id as f64);
 }
 
 struct Migrator;

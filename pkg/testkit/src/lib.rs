@@ -29,6 +29,9 @@ pub struct Fanone {
     pub endpoints: HashMap<String, String>,
     pub http: reqwest::Client,
     pub data: TempDir,
+    /// Every gateway's URL (cluster topologies may start several); `url` is the
+    /// one the helpers use (see [`Fanone::use_gateway`]).
+    pub gateways: Vec<String>,
     procs: Vec<Process>,
 }
 
@@ -190,6 +193,19 @@ impl Fanone {
         databases: &[(&str, String)],
         extra: &[(&str, String)],
     ) -> Fanone {
+        Self::start_topology(bin, databases, extra, &[], 1).await
+    }
+
+    /// Cluster topology with `replicas` of some services (`("user", 2)`; the rest
+    /// run once) and `gateways` gateways, all sharing one data directory. With
+    /// static addresses, gateway `i` dials replica `i mod n` of each service.
+    pub async fn start_topology(
+        bin: &str,
+        databases: &[(&str, String)],
+        extra: &[(&str, String)],
+        replicas: &[(&str, usize)],
+        gateways: usize,
+    ) -> Fanone {
         let data = tempfile::tempdir().expect("temp data dir");
         let mut env = base_env(&data);
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
@@ -198,14 +214,41 @@ impl Fanone {
             env.push((key, url.clone()));
         }
         let mut procs = Vec::new();
+        let mut addrs: Vec<(String, Vec<String>)> = Vec::new();
         for svc in SERVICES {
-            let p = spawn(bin, svc, &env).await;
+            let n = replicas
+                .iter()
+                .find(|(name, _)| *name == svc)
+                .map_or(1, |(_, n)| (*n).max(1));
+            let mut these = Vec::new();
+            for _ in 0..n {
+                let p = spawn(bin, svc, &env).await;
+                these.push(p.endpoints[svc].clone());
+                procs.push(p);
+            }
             let key = format!("FANONE__SERVICES__{}__ADDR", svc.to_uppercase());
-            env.push((key, p.endpoints[svc].clone()));
-            procs.push(p);
+            env.push((key.clone(), these[0].clone()));
+            addrs.push((key, these));
         }
-        procs.insert(0, spawn(bin, "gateway", &env).await);
-        Self::from_processes(procs, data)
+        let mut urls = Vec::new();
+        for i in 0..gateways.max(1) {
+            let mut genv = env.clone();
+            for (key, these) in &addrs {
+                genv.push((key.clone(), these[i % these.len()].clone()));
+            }
+            let p = spawn(bin, "gateway", &genv).await;
+            urls.push(p.endpoints["gateway"].clone());
+            procs.insert(i, p);
+        }
+        let mut app = Self::from_processes(procs, data);
+        app.url = urls[0].clone();
+        app.gateways = urls;
+        app
+    }
+
+    /// Send the helpers' requests to gateway `i` (of [`Fanone::gateways`]).
+    pub fn use_gateway(&mut self, i: usize) {
+        self.url = self.gateways[i].clone();
     }
 
     fn from_processes(procs: Vec<Process>, data: TempDir) -> Fanone {
@@ -215,6 +258,7 @@ impl Fanone {
         }
         Fanone {
             url: endpoints["gateway"].clone(),
+            gateways: vec![endpoints["gateway"].clone()],
             endpoints,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -307,6 +351,18 @@ impl Fanone {
             r.data()["id"].as_str().expect("id string").to_owned(),
             tokens,
         )
+    }
+
+    /// The user of `tokens` follows `to` (must succeed).
+    pub async fn follow(&self, tokens: &Tokens, to: &str) {
+        let r = self
+            .post_form(
+                "/relation/action",
+                &[("to_user_id", to), ("action_type", "1")],
+                Some(tokens),
+            )
+            .await;
+        assert_eq!(r.code(), 10000, "follow {to}: {}", r.body);
     }
 
     /// Stop the system (SIGKILL) and wait for it.

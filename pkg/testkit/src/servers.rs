@@ -311,3 +311,98 @@ impl Component {
         self.signal("CONT");
     }
 }
+
+/// A Redis server on loopback owned by one test (apt `redis-server`), which the test
+/// may kill and restart. Skipped (`None`) when the binary is missing, unless
+/// `FANONE_TEST_REQUIRE_REDIS=1` (CI).
+pub struct RedisServer {
+    port: u16,
+    dir: TempDir,
+    aof: bool,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Nothing persisted: a restart starts empty.
+    pub async fn start() -> Option<RedisServer> {
+        Self::start_with(false).await
+    }
+
+    /// With `aof`, every write is appended to a file and survives a restart.
+    pub async fn start_with(aof: bool) -> Option<RedisServer> {
+        if ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
+            .iter()
+            .all(|p| !std::path::Path::new(p).exists())
+            && which("redis-server").is_none()
+        {
+            if std::env::var("FANONE_TEST_REQUIRE_REDIS").is_ok_and(|v| v == "1") {
+                panic!("redis-server is required (FANONE_TEST_REQUIRE_REDIS=1) but not installed");
+            }
+            eprintln!("skipped: no redis-server (scripts/redis.sh install)");
+            return None;
+        }
+        let mut me = RedisServer {
+            port: free_port(&[]),
+            dir: tempfile::tempdir().expect("temp dir"),
+            aof,
+            child: None,
+        };
+        me.launch().await;
+        Some(me)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn launch(&mut self) {
+        let mut cmd = Command::new("redis-server");
+        cmd.arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--port")
+            .arg(self.port.to_string())
+            .arg("--save")
+            .arg("")
+            .arg("--appendonly")
+            .arg(if self.aof { "yes" } else { "no" })
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        self.child = Some(cmd.spawn().expect("spawn redis-server"));
+        let started = Instant::now();
+        loop {
+            if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = [0u8; 16];
+                if s.write_all(b"PING\r\n").await.is_ok()
+                    && s.read(&mut buf)
+                        .await
+                        .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+                {
+                    return;
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "redis-server did not start on port {}",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kill the server (SIGKILL).
+    pub async fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill().await;
+        }
+    }
+
+    /// Kill and start again on the same port (empty unless started with AOF).
+    pub async fn restart(&mut self) {
+        self.kill().await;
+        self.launch().await;
+    }
+}

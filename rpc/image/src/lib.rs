@@ -31,7 +31,7 @@ pub const INDEXER_GROUP: &str = "image-indexer";
 pub struct Options {
     pub database_url: String,
     pub node_id: u16,
-    pub events_url: String,
+    pub events: fanone_events::Source,
     pub model_path: PathBuf,
     /// Empty = built-in index at `vectors_path`.
     pub milvus_url: String,
@@ -100,7 +100,7 @@ pub async fn open(
     jobs: &fanone_jobs::Jobs,
 ) -> Result<Handler<SeaImageStore, AnyStore>, OpenError> {
     let svc = open_service(opts).await?;
-    let bus = EventBus::open(&opts.events_url).await?;
+    let bus = EventBus::connect(&opts.events).await?;
     let indexer = svc.clone();
     bus.consume(jobs, INDEXER_GROUP, TOPIC_IMAGE_STORED, Duration::from_secs(2), move |ev| {
         let svc = indexer.clone();

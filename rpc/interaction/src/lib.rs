@@ -25,6 +25,7 @@ pub async fn open(
     database_url: &str,
     node_id: u16,
     tuning: &Tuning,
+    caches: &fanone_cache::Caches,
     jobs: &fanone_jobs::Jobs,
 ) -> Result<Handler<SeaInteractionStore>, DbErr> {
     let db = fanone_db::connect_and_migrate::<Migrator>(database_url).await?;
@@ -35,7 +36,8 @@ pub async fn open(
         Duration::from_millis(tuning.settle_interval_ms),
     );
     let store = SeaInteractionStore::new(db, counters).with_group_commit(jobs);
-    let svc = InteractionService::new(store, node_id);
+    let svc = InteractionService::new(store, node_id)
+        .with_cache(caches, Duration::from_millis(tuning.settle_interval_ms));
     Ok(Handler::new(Arc::new(svc)))
 }
 

@@ -87,14 +87,30 @@ pub struct VideoStats {
 pub struct InteractionService<S> {
     store: S,
     ids: Snowflake,
+    /// (likes, comments) of videos (`interaction:video_counts`), invalidated by every
+    /// like, comment and deletion here and kept at most the settle interval.
+    video_counts: fanone_cache::Cache<(i64, i64)>,
 }
+
+const VIDEO_COUNTS_CACHE: &str = "interaction:video_counts";
 
 impl<S: InteractionStore> InteractionService<S> {
     pub fn new(store: S, node_id: u16) -> Self {
         Self {
             store,
             ids: Snowflake::new(node_id),
+            video_counts: fanone_cache::Caches::off().cache(VIDEO_COUNTS_CACHE),
         }
+    }
+
+    /// Read video counts through `caches`, each entry kept at most `count_lag`.
+    pub fn with_cache(
+        mut self,
+        caches: &fanone_cache::Caches,
+        count_lag: std::time::Duration,
+    ) -> Self {
+        self.video_counts = caches.cache_with_ttl(VIDEO_COUNTS_CACHE, count_lag);
+        self
     }
 
     /// Like or cancel a like. A second like, or cancelling a like that does not
@@ -109,7 +125,12 @@ impl<S: InteractionStore> InteractionService<S> {
             LikeAction::Cancel => self.store.unlike(caller, target).await,
         };
         match r {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if let Target::Video(v) = target {
+                    self.video_counts.invalidate(&[v]).await;
+                }
+                Ok(())
+            }
             Err(StoreError::NoChange) => Err(match action {
                 LikeAction::Like => InteractionError::AlreadyLiked,
                 LikeAction::Cancel => InteractionError::NotLiked,
@@ -155,6 +176,7 @@ impl<S: InteractionStore> InteractionService<S> {
             now: now_ms(),
         };
         let record = self.store.insert_comment(&new).await?;
+        self.video_counts.invalidate(&[record.video_id]).await;
         tracing::debug!(
             comment_id = record.id,
             video_id = record.video_id,
@@ -217,6 +239,7 @@ impl<S: InteractionStore> InteractionService<S> {
             .store
             .delete_comment(caller, comment_id, now_ms())
             .await?;
+        self.video_counts.invalidate(&[removed.video_id]).await;
         tracing::debug!(comment_id, removed = removed.comments, "comment deleted");
         Ok(removed)
     }
@@ -241,18 +264,29 @@ impl<S: InteractionStore> InteractionService<S> {
                 Ok(Default::default())
             }
         };
-        let (likes, comments, liked) = tokio::try_join!(
-            self.store.counts(counter::VIDEO_LIKES, &unique),
-            self.store.counts(counter::VIDEO_COMMENTS, &unique),
-            liked,
-        )?;
+        let counts = self.video_counts.get_many(&unique, |ids| async move {
+            let (likes, comments) = tokio::try_join!(
+                self.store.counts(counter::VIDEO_LIKES, &ids),
+                self.store.counts(counter::VIDEO_COMMENTS, &ids),
+            )?;
+            // every id has counts (zeros are values, not "no such video")
+            Ok::<_, StoreError>(
+                ids.iter()
+                    .map(|&id| (id, (count(&likes, id), count(&comments, id))))
+                    .collect::<HashMap<_, _>>(),
+            )
+        });
+        let (counts, liked) = tokio::try_join!(counts, liked)?;
         Ok(video_ids
             .iter()
-            .map(|&id| VideoStats {
-                video_id: id,
-                like_count: count(&likes, id),
-                comment_count: count(&comments, id),
-                is_liked: liked.contains(&id),
+            .map(|&id| {
+                let (like_count, comment_count) = counts.get(&id).copied().unwrap_or_default();
+                VideoStats {
+                    video_id: id,
+                    like_count,
+                    comment_count,
+                    is_liked: liked.contains(&id),
+                }
             })
             .collect())
     }

@@ -28,7 +28,7 @@ async fn start() -> Svc {
         ..Default::default()
     };
     let rpc = fanone_testkit::rpc_kit().await;
-    let handler = fanone_interaction::open(&url, 1, &tuning, rpc.jobs())
+    let handler = fanone_interaction::open(&url, 1, &tuning, &Default::default(), rpc.jobs())
         .await
         .unwrap();
     let domain = handler.service().clone();

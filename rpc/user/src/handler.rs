@@ -7,7 +7,7 @@ use volo_gen::{base, user as rpc};
 use volo_thrift::{MaybeException, ServerError};
 
 use crate::{
-    service::UserService,
+    service::{Profile, UserService},
     store::{UserRecord, UserStore},
 };
 
@@ -22,14 +22,18 @@ impl<S> Handler<S> {
 }
 
 fn to_user(u: UserRecord) -> base::User {
+    from_profile(Profile::from(&u))
+}
+
+fn from_profile(p: Profile) -> base::User {
     base::User {
-        id: u.id,
-        username: u.username.into(),
-        avatar_url: u.avatar_url.into(),
-        created_at: u.created_at,
-        updated_at: u.updated_at,
+        id: p.id,
+        username: p.username.into(),
+        avatar_url: p.avatar_url.into(),
+        created_at: p.created_at,
+        updated_at: p.updated_at,
         deleted_at: None,
-        mfa_enabled: u.mfa_secret.is_some(),
+        mfa_enabled: p.mfa_enabled,
     }
 }
 
@@ -65,10 +69,12 @@ impl<S: UserStore> rpc::UserService for Handler<S> {
         &self,
         req: rpc::GetUserRequest,
     ) -> Answer<rpc::GetUserResponse, rpc::UserServiceGetUserException> {
-        let r = self.svc.get(req.user_id).await;
+        let r = self.svc.profile(req.user_id).await;
         to_rpc(
-            r.map(|u| rpc::GetUserResponse { user: to_user(u) })
-                .map_err(Into::into),
+            r.map(|p| rpc::GetUserResponse {
+                user: from_profile(p),
+            })
+            .map_err(Into::into),
         )
     }
 
@@ -79,7 +85,7 @@ impl<S: UserStore> rpc::UserService for Handler<S> {
         let r = self.svc.mget(&req.user_ids).await;
         to_rpc(
             r.map(|users| rpc::MGetUsersResponse {
-                users: users.into_iter().map(to_user).collect(),
+                users: users.into_iter().map(from_profile).collect(),
             })
             .map_err(Into::into),
         )

@@ -50,6 +50,7 @@ pub async fn open(
     database_url: &str,
     node_id: u16,
     opts: &Options,
+    caches: &fanone_cache::Caches,
     _jobs: &fanone_jobs::Jobs,
 ) -> Result<Handler<SeaUserStore>, DbErr> {
     let db = fanone_db::connect_and_migrate::<Migrator>(database_url).await?;
@@ -58,7 +59,8 @@ pub async fn open(
         node_id,
         opts.backoff,
         opts.refresh_reuse_grace,
-    );
+    )
+    .with_cache(caches);
     Ok(Handler::new(Arc::new(svc)))
 }
 

@@ -14,11 +14,38 @@ use totp_rs::{Secret, Totp};
 
 use crate::store::{SessionRecord, StoreError, UserRecord, UserStore};
 
+/// What others may read of an account (no password hash, no MFA secret): the value
+/// the profile cache holds, under `user:profile:<id>`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Profile {
+    pub id: i64,
+    pub username: String,
+    pub avatar_url: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub mfa_enabled: bool,
+}
+
+impl From<&UserRecord> for Profile {
+    fn from(u: &UserRecord) -> Self {
+        Self {
+            id: u.id,
+            username: u.username.clone(),
+            avatar_url: u.avatar_url.clone(),
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+            mfa_enabled: u.mfa_secret.is_some(),
+        }
+    }
+}
+
 pub const USERNAME_MAX_CHARS: usize = 32;
 pub const PASSWORD_MIN_CHARS: usize = 6;
 pub const PASSWORD_MAX_CHARS: usize = 64;
 /// Largest batch accepted by `MGetUsers`.
 pub const MGET_MAX: usize = 500;
+/// Name (key prefix) of the profile cache.
+const PROFILE_CACHE: &str = "user:profile";
 const TOTP_STEP_SECS: u64 = 30;
 const TOTP_ISSUER: &str = "FanOne";
 
@@ -80,6 +107,8 @@ pub struct UserService<S> {
     throttle: Throttle,
     /// How long a rotated-out refresh token is still taken.
     refresh_grace_ms: i64,
+    /// Profiles by id (`user:profile`), invalidated by every change of one.
+    profiles: fanone_cache::Cache<Profile>,
 }
 
 /// The throttle key of an account's password failures (known or not).
@@ -105,7 +134,14 @@ impl<S: UserStore> UserService<S> {
             dummy_hash,
             throttle: Throttle::new(MemoryStore::default(), backoff),
             refresh_grace_ms: i64::try_from(refresh_grace.as_millis()).unwrap_or(i64::MAX),
+            profiles: fanone_cache::Caches::off().cache(PROFILE_CACHE),
         }
+    }
+
+    /// Read profiles through `caches` (see `fanone_cache`).
+    pub fn with_cache(mut self, caches: &fanone_cache::Caches) -> Self {
+        self.profiles = caches.cache(PROFILE_CACHE);
+        self
     }
 
     async fn check(&self, key: &str) -> Result<()> {
@@ -212,25 +248,43 @@ impl<S: UserStore> UserService<S> {
         self.store.by_id(id).await?.ok_or(UserError::NotFound)
     }
 
-    /// Users for `ids`, in the order asked, skipping unknown ids and repeats.
-    pub async fn mget(&self, ids: &[i64]) -> Result<Vec<UserRecord>> {
+    /// The public profile of `id`, through the cache.
+    pub async fn profile(&self, id: i64) -> Result<Profile> {
+        self.profiles
+            .get(id, |ids| self.load_profiles(ids))
+            .await?
+            .ok_or(UserError::NotFound)
+    }
+
+    /// Profiles for `ids`, in the order asked, skipping unknown ids and repeats;
+    /// through the cache.
+    pub async fn mget(&self, ids: &[i64]) -> Result<Vec<Profile>> {
         if ids.len() > MGET_MAX {
             return Err(UserError::InvalidInput("too many ids in one batch"));
         }
-        let mut unique = ids.to_vec();
-        unique.sort_unstable();
-        unique.dedup();
-        let found = self.store.by_ids(&unique).await?;
-        let mut out = Vec::with_capacity(found.len());
-        let mut seen = std::collections::HashSet::new();
-        for id in ids {
-            if seen.insert(*id)
-                && let Some(u) = found.iter().find(|u| u.id == *id)
-            {
-                out.push(u.clone());
-            }
-        }
-        Ok(out)
+        let found = self
+            .profiles
+            .get_many(ids, |ids| self.load_profiles(ids))
+            .await?;
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        Ok(ids
+            .iter()
+            .filter(|id| seen.insert(**id))
+            .filter_map(|id| found.get(id).cloned())
+            .collect())
+    }
+
+    async fn load_profiles(
+        &self,
+        ids: Vec<i64>,
+    ) -> std::result::Result<std::collections::HashMap<i64, Profile>, StoreError> {
+        Ok(self
+            .store
+            .by_ids(&ids)
+            .await?
+            .iter()
+            .map(|u| (u.id, Profile::from(u)))
+            .collect())
     }
 
     pub async fn search_ids(&self, fragment: &str, limit: i32) -> Result<Vec<i64>> {
@@ -249,6 +303,7 @@ impl<S: UserStore> UserService<S> {
         if !self.store.set_avatar(id, url, now_ms()).await? {
             return Err(UserError::NotFound);
         }
+        self.profiles.invalidate(&[id]).await;
         self.get(id).await
     }
 
@@ -292,7 +347,9 @@ impl<S: UserStore> UserService<S> {
             }
         }
         let step = check_totp(&secret, code.trim()).ok_or(UserError::MfaInvalid)?;
-        if !self.store.set_mfa(id, &secret, step, now_ms()).await? {
+        let bound = self.store.set_mfa(id, &secret, step, now_ms()).await?;
+        self.profiles.invalidate(&[id]).await;
+        if !bound {
             return Err(UserError::NotFound);
         }
         tracing::info!(user_id = id, "MFA bound");

@@ -7,9 +7,15 @@ async fn start() -> (UserServiceClient, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = fanone_testkit::sqlite_database(dir.path(), "user");
     let rpc = fanone_testkit::rpc_kit().await;
-    let handler = fanone_user::open(&url, 1, &Default::default(), rpc.jobs())
-        .await
-        .unwrap();
+    let handler = fanone_user::open(
+        &url,
+        1,
+        &Default::default(),
+        &Default::default(),
+        rpc.jobs(),
+    )
+    .await
+    .unwrap();
     fanone_testkit::serve_thrift(
         &rpc,
         "user",

@@ -28,6 +28,7 @@ pub async fn open(
     node_id: u16,
     tuning: &Tuning,
     uploads: UploadLimits,
+    caches: &fanone_cache::Caches,
     jobs: &fanone_jobs::Jobs,
 ) -> Result<Handler<SeaVideoStore>, DbErr> {
     let db = fanone_db::connect_and_migrate::<Migrator>(database_url).await?;
@@ -38,7 +39,9 @@ pub async fn open(
         Duration::from_millis(tuning.settle_interval_ms),
     );
     let svc = Arc::new(
-        VideoService::new(store, node_id, tuning.popular_size).with_upload_limits(uploads),
+        VideoService::new(store, node_id, tuning.popular_size)
+            .with_upload_limits(uploads)
+            .with_cache(caches, Duration::from_millis(tuning.settle_interval_ms)),
     );
     // the first ranking is built before serving, so popular is never empty by accident
     svc.refresh_popular().await.map_err(|e| match e {

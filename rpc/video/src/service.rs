@@ -88,6 +88,29 @@ pub struct VideoService<S> {
     popular: RwLock<Arc<Vec<i64>>>,
     popular_size: u64,
     uploads: UploadLimits,
+    /// Videos by id (`video:meta`): rows never change after publishing, so only
+    /// "no such id" entries are invalidated (by publishing that id).
+    records: fanone_cache::Cache<VideoRecord>,
+    /// Visit counts by id (`video:visits`), invalidated by every visit and kept at
+    /// most the settle interval.
+    visits: fanone_cache::Cache<i64>,
+    /// Each author's newest video ids (`video:by_author`), invalidated when the author
+    /// publishes: `/video/list` pages are cut from it.
+    by_author: fanone_cache::Cache<AuthorVideos>,
+}
+
+const RECORD_CACHE: &str = "video:meta";
+const VISIT_CACHE: &str = "video:visits";
+const AUTHOR_CACHE: &str = "video:by_author";
+/// Newest videos of an author kept in `video:by_author`; pages beyond them are read
+/// from the database.
+pub const AUTHOR_LIST_CAP: u64 = 1000;
+
+/// An author's newest video ids (at most [`AUTHOR_LIST_CAP`]) and how many there are.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuthorVideos {
+    pub ids: Vec<i64>,
+    pub total: u64,
 }
 
 impl<S: VideoStore> VideoService<S> {
@@ -98,7 +121,23 @@ impl<S: VideoStore> VideoService<S> {
             popular: RwLock::new(Arc::new(Vec::new())),
             popular_size,
             uploads: UploadLimits::default(),
+            records: fanone_cache::Caches::off().cache(RECORD_CACHE),
+            visits: fanone_cache::Caches::off().cache(VISIT_CACHE),
+            by_author: fanone_cache::Caches::off().cache(AUTHOR_CACHE),
         }
+    }
+
+    /// Read videos and visit counts through `caches`; a cached count is at most
+    /// `count_lag` old (the counters' settle interval).
+    pub fn with_cache(
+        mut self,
+        caches: &fanone_cache::Caches,
+        count_lag: std::time::Duration,
+    ) -> Self {
+        self.records = caches.cache(RECORD_CACHE);
+        self.visits = caches.cache_with_ttl(VISIT_CACHE, count_lag);
+        self.by_author = caches.cache(AUTHOR_CACHE);
+        self
     }
 
     /// The same service with these limits of chunked uploads.
@@ -177,6 +216,10 @@ impl<S: VideoStore> VideoService<S> {
             .insert(&video)
             .await
             .map_err(|e| self.map_insert(e))?;
+        // the id may be cached as "no such video" (a chosen id, looked up before),
+        // and the author's list gains it
+        self.records.invalidate(&[video.id]).await;
+        self.by_author.invalidate(&[video.user_id]).await;
         tracing::info!(
             video_id = video.id,
             user_id = video.user_id,
@@ -196,6 +239,35 @@ impl<S: VideoStore> VideoService<S> {
         page_size: i64,
     ) -> Result<(Vec<VideoItem>, i64)> {
         let w = window(page_num, page_size)?;
+        if self.by_author.is_on() {
+            let list = self
+                .by_author
+                .get(user_id, |authors| async move {
+                    let mut out = HashMap::with_capacity(authors.len());
+                    for author in authors {
+                        let (ids, total) = self.store.ids_by_user(author, AUTHOR_LIST_CAP).await?;
+                        out.insert(author, AuthorVideos { ids, total });
+                    }
+                    Ok::<_, StoreError>(out)
+                })
+                .await?
+                .unwrap_or(AuthorVideos {
+                    ids: Vec::new(),
+                    total: 0,
+                });
+            let end = w.offset.saturating_add(w.limit);
+            // a page within the cached ids, or past the end of a complete list
+            if end <= list.ids.len() as u64 || list.total <= list.ids.len() as u64 {
+                let start = usize::try_from(w.offset)
+                    .unwrap_or(usize::MAX)
+                    .min(list.ids.len());
+                let stop = usize::try_from(end)
+                    .unwrap_or(usize::MAX)
+                    .min(list.ids.len());
+                let items = self.in_order(&list.ids[start..stop]).await?;
+                return Ok((items, to_i64(list.total)));
+            }
+        }
         let (videos, total) = self.store.list_by_user(user_id, w).await?;
         Ok((self.with_counts(videos).await?, to_i64(total)))
     }
@@ -253,6 +325,7 @@ impl<S: VideoStore> VideoService<S> {
         if !self.store.add_visit(id).await? {
             return Err(VideoError::NotFound);
         }
+        self.visits.invalidate(&[id]).await;
         let counts = self.store.visit_counts(&[id]).await?;
         Ok(counts.get(&id).copied().unwrap_or(0))
     }
@@ -320,12 +393,12 @@ impl<S: VideoStore> VideoService<S> {
         unique.sort_unstable();
         unique.dedup();
         let found: HashMap<i64, VideoRecord> = self
-            .store
-            .by_ids(&unique)
-            .await?
-            .into_iter()
-            .map(|v| (v.id, v))
-            .collect();
+            .records
+            .get_many(&unique, |ids| async move {
+                let rows = self.store.by_ids(&ids).await?;
+                Ok::<_, StoreError>(rows.into_iter().map(|v| (v.id, v)).collect())
+            })
+            .await?;
         let mut seen = HashSet::with_capacity(ids.len());
         let ordered: Vec<VideoRecord> = ids
             .iter()
@@ -338,7 +411,17 @@ impl<S: VideoStore> VideoService<S> {
     /// Attach exact visit counts: one counter read for the whole batch.
     async fn with_counts(&self, videos: Vec<VideoRecord>) -> Result<Vec<VideoItem>> {
         let ids: Vec<i64> = videos.iter().map(|v| v.id).collect();
-        let counts = self.store.visit_counts(&ids).await?;
+        let counts = self
+            .visits
+            .get_many(&ids, |ids| async move {
+                let mut counts = self.store.visit_counts(&ids).await?;
+                // every id has a count (0 is a value, not "no such id")
+                for id in ids {
+                    counts.entry(id).or_insert(0);
+                }
+                Ok::<_, StoreError>(counts)
+            })
+            .await?;
         Ok(videos
             .into_iter()
             .map(|video| VideoItem {

@@ -17,9 +17,16 @@ async fn start() -> (VideoServiceClient, tempfile::TempDir) {
         popular_size: 1000,
     };
     let rpc = fanone_testkit::rpc_kit().await;
-    let handler = fanone_video::open(&url, 1, &tuning, Default::default(), rpc.jobs())
-        .await
-        .unwrap();
+    let handler = fanone_video::open(
+        &url,
+        1,
+        &tuning,
+        Default::default(),
+        &Default::default(),
+        rpc.jobs(),
+    )
+    .await
+    .unwrap();
     fanone_testkit::serve_thrift(
         &rpc,
         "video",

@@ -122,6 +122,11 @@ async fn exercise(store: SeaVideoStore) {
     // same millisecond: the id breaks the tie
     let (v, _) = store.list_by_user(3, all()).await.unwrap();
     assert_eq!(ids(&v), vec![8, 7]);
+    // the author's newest ids (what the list cache keeps), same order, capped
+    assert_eq!(store.ids_by_user(1, 10).await.unwrap(), (vec![3, 2, 1], 3));
+    assert_eq!(store.ids_by_user(1, 2).await.unwrap(), (vec![3, 2], 3));
+    assert_eq!(store.ids_by_user(3, 10).await.unwrap(), (vec![8, 7], 2));
+    assert_eq!(store.ids_by_user(404, 10).await.unwrap(), (vec![], 0));
 
     // feed: strictly after latest_time, newest first
     let feed = |after, offset, limit| {

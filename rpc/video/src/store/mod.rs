@@ -11,8 +11,8 @@ use std::{collections::HashMap, future::Future};
 pub use migration::Migrator;
 pub use sea::SeaVideoStore;
 
-/// A stored video.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A stored video (immutable once published; cached as `video:meta:<id>`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VideoRecord {
     pub id: i64,
     pub user_id: i64,
@@ -120,6 +120,14 @@ pub trait VideoStore: Send + Sync + 'static {
         user_id: i64,
         window: Window,
     ) -> impl Future<Output = StoreResult<(Vec<VideoRecord>, u64)>> + Send;
+
+    /// The ids of a user's newest `limit` videos, newest first, and how many the
+    /// user has.
+    fn ids_by_user(
+        &self,
+        user_id: i64,
+        limit: u64,
+    ) -> impl Future<Output = StoreResult<(Vec<i64>, u64)>> + Send;
 
     /// Videos created strictly after `after` (all when `None`), newest first.
     fn feed(

@@ -194,6 +194,19 @@ impl VideoStore for SeaVideoStore {
         Ok((rows.into_iter().map(to_record).collect(), total))
     }
 
+    async fn ids_by_user(&self, user_id: i64, limit: u64) -> StoreResult<(Vec<i64>, u64)> {
+        let q = live().filter(entity::Column::UserId.eq(user_id));
+        let total = self.count(q.clone()).await?;
+        let ids: Vec<i64> = newest_first(q)
+            .select_only()
+            .column(entity::Column::Id)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok((ids, total))
+    }
+
     async fn feed(&self, after: Option<i64>, w: Window) -> StoreResult<Vec<VideoRecord>> {
         let mut q = live();
         if let Some(t) = after {
