@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The read cache in cluster mode, before/after from one command: the real cluster of
-# scripts/cluster.sh (2 replicas of every service, 2 gateways, etcd) on MariaDB and
-# Redis (scripts/stack.sh), the same release binary and the same seeded databases,
+# scripts/cluster.sh (2 replicas of every service, 2 gateways, etcd) on MariaDB, Redis
+# and Milvus Lite (scripts/stack.sh), the same release binary and the same seeded databases,
 # with the cache off (cache.enabled=false) and on, alternating ROUNDS times. Each
 # route is driven through both gateways at once (wrk, CONNS/2 connections each); the
 # figures are their sum (req/s) and the worse p99.
@@ -22,7 +22,8 @@ fi
 export FANONE_BIN
 work=$(mktemp -d /tmp/fanone-bench-cache.XXXXXX)
 export FANONE_STACK_DIR=$work/stack FANONE_CLUSTER_DIR=$work/cluster
-export FANONE_STACK_COMPONENTS="mysql etcd redis"
+# two image replicas share their vectors through Milvus (Milvus Lite)
+export FANONE_STACK_COMPONENTS="mysql etcd redis milvus"
 cleanup() {
   scripts/cluster.sh down >/dev/null 2>&1 || true
   scripts/stack.sh down "$FANONE_STACK_DIR" >/dev/null 2>&1 || true
