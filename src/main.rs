@@ -142,8 +142,8 @@ async fn connect(cfg: &Config, file: Option<PathBuf>, caller: &str) -> Result<Ar
 async fn component(cfg: &Config, file: Option<PathBuf>, name: &str) -> Result<()> {
     cfg.check_cluster()?;
     let rpc = connect(cfg, file, name).await?;
-    let caches = cluster_caches(cfg).await?;
-    let (addr, serving) = service(cfg, &rpc, name, &caches).await?;
+    let shared = Shared::cluster(cfg).await?;
+    let (addr, serving) = service(cfg, &rpc, name, &shared).await?;
     announce(&rpc, &[(name, addr)]);
     serving.await.map_err(anyhow::Error::from_boxed)
 }
@@ -154,8 +154,9 @@ async fn service(
     cfg: &Config,
     rpc: &Arc<Rpc>,
     name: &str,
-    caches: &Caches,
+    shared: &Shared,
 ) -> Result<(String, Serving)> {
+    let caches = &shared.caches;
     let svc = cfg
         .services
         .get(name)
@@ -172,7 +173,15 @@ async fn service(
     let serving: Serving = match name {
         "user" => {
             let opts = fanone_user::Options::from(cfg);
-            let h = fanone_user::open(&url, worker, &opts, caches, jobs).await?;
+            let h = fanone_user::open(
+                &url,
+                worker,
+                &opts,
+                caches,
+                shared.limit_store("user:limit"),
+                jobs,
+            )
+            .await?;
             let server = volo_gen::user::UserServiceServer::new(h);
             Box::pin(async move { rpc.serve(server, reg).await })
         }
@@ -207,18 +216,62 @@ async fn service(
     Ok((addr, serving))
 }
 
-/// The cache of a service process in cluster mode: Redis when `redis.url` is set,
-/// else none (a per-replica memory cache could not see the other replicas' writes).
-async fn cluster_caches(cfg: &Config) -> Result<Caches> {
-    if !cfg.cache.enabled {
-        return Ok(Caches::off());
+/// What the services of one process share: the read cache and, in a cluster with
+/// Redis, the Redis connection (attempt limits shared by every replica).
+struct Shared {
+    caches: Caches,
+    redis: Option<fanone_redis::Redis>,
+}
+
+impl Shared {
+    /// One process holds every service: one in-memory cache serves them all.
+    fn standalone(cfg: &Config) -> Self {
+        Self {
+            caches: Caches::local(&cfg.cache),
+            redis: None,
+        }
     }
+
+    /// A service process in cluster mode: Redis when `redis.url` is set; without it
+    /// no cache (a per-replica memory cache could not see the other replicas' writes).
+    async fn cluster(cfg: &Config) -> Result<Self> {
+        let redis = connect_redis(cfg).await?;
+        let caches = match &redis {
+            Some(r) if cfg.cache.enabled => Caches::redis(r.clone(), &cfg.cache),
+            _ => {
+                tracing::info!(
+                    redis = redis.is_some(),
+                    enabled = cfg.cache.enabled,
+                    "the read cache is off"
+                );
+                Caches::off()
+            }
+        };
+        Ok(Self { caches, redis })
+    }
+
+    /// Attempt limits under `prefix`: in Redis when there is one, else in memory.
+    fn limit_store(&self, prefix: &'static str) -> fanone_limit::AnyStore {
+        limit_store(self.redis.as_ref(), prefix)
+    }
+}
+
+/// Redis when `redis.url` is set.
+async fn connect_redis(cfg: &Config) -> Result<Option<fanone_redis::Redis>> {
     if cfg.redis.url.is_empty() {
-        tracing::info!("no redis.url: the read cache is off");
-        return Ok(Caches::off());
+        return Ok(None);
     }
-    let redis = fanone_redis::Redis::connect(&cfg.redis).await?;
-    Ok(Caches::redis(redis, &cfg.cache))
+    Ok(Some(fanone_redis::Redis::connect(&cfg.redis).await?))
+}
+
+fn limit_store(
+    redis: Option<&fanone_redis::Redis>,
+    prefix: &'static str,
+) -> fanone_limit::AnyStore {
+    match redis {
+        Some(r) => fanone_limit::AnyStore::Redis(fanone_limit::RedisStore::new(r.clone(), prefix)),
+        None => fanone_limit::AnyStore::default(),
+    }
 }
 
 /// Apply the migrations of service `name`.
@@ -261,12 +314,11 @@ async fn standalone(cfg: &mut Config, file: Option<PathBuf>) -> Result<()> {
         cfg.auth.jwt_secret = local_secret(&cfg.data_dir)?;
     }
     let rpc = connect(cfg, file, "standalone").await?;
-    // one process holds every service: one in-memory cache serves them all
-    let caches = Caches::local(&cfg.cache);
+    let shared = Shared::standalone(cfg);
     let mut parts = Vec::new();
     let mut serving = Vec::new();
     for name in SERVICES {
-        let (addr, fut) = service(cfg, &rpc, name, &caches).await?;
+        let (addr, fut) = service(cfg, &rpc, name, &shared).await?;
         parts.push((name, addr));
         serving.push(fut);
     }
@@ -308,18 +360,13 @@ async fn gateway_state(cfg: &Config, rpc: &Rpc, reg: &Registered) -> Result<Arc<
         },
     };
     let events = fanone_events::EventBus::connect(&events_source(cfg)?).await?;
-    let state = Arc::new(AppState::new(
-        rpc,
-        reg.worker_id,
-        jwt,
-        store,
-        limits,
-        public_url,
-        events,
-    ));
-    if !cfg.redis.url.is_empty() {
+    let redis = connect_redis(cfg).await?;
+    let state = Arc::new(
+        AppState::new(rpc, reg.worker_id, jwt, store, limits, public_url, events)
+            .with_limit_store(limit_store(redis.as_ref(), "gateway:limit")),
+    );
+    if let Some(redis) = redis {
         // chat pushes reach receivers connected to the other gateways
-        let redis = fanone_redis::Redis::connect(&cfg.redis).await?;
         fanone_gateway::ws::start_relay(&state.hub, redis, rpc.jobs()).await?;
     }
     sweep_uploads(

@@ -2,8 +2,9 @@
 //! the user service, one real Redis server. A write through one gateway is seen on
 //! the next read through the other (the profile cache lives in Redis, invalidated by
 //! the replica that wrote); a chat message sent on one gateway is pushed live to the
-//! receiver connected to the other; with Redis killed, every request still answers
-//! (from the databases) and nothing is lost; after Redis restarts both work again.
+//! receiver connected to the other; attempt limits (visits, login back-off) are
+//! shared; with Redis killed, every request still answers (from the databases) and
+//! nothing is lost; after Redis restarts both work again.
 
 use std::time::{Duration, Instant};
 
@@ -94,6 +95,8 @@ async fn two_gateways_share_the_cache_and_the_chat_and_survive_redis_restarts() 
     let extra = [
         ("FANONE__REDIS__URL", redis.url()),
         ("FANONE__CACHE__HOLD_MS", "500".to_owned()),
+        // a blocked login stays blocked for the rest of the test
+        ("FANONE__LIMITS__LOGIN_BACKOFF_BASE_MS", "60000".to_owned()),
     ];
     let mut app = Fanone::start_topology(BIN, &databases, &extra, &[("user", 2)], 2).await;
     let probe = Redis::connect(&RedisConfig {
@@ -126,6 +129,57 @@ async fn two_gateways_share_the_cache_and_the_chat_and_survive_redis_restarts() 
         info_avatar(&app, &a).await,
         new,
         "the write through gateway 0 is seen on the next read through gateway 1"
+    );
+
+    // ---- attempt limits live in Redis: shared by both gateways and both user replicas
+    app.use_gateway(0);
+    let mut mp4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2mp41".to_vec();
+    mp4.extend([0u8; 4096]);
+    let r = app
+        .multipart(
+            Method::POST,
+            "/video/publish",
+            &[("title", "shared limits"), ("description", "d")],
+            vec![("data", "v.mp4", mp4)],
+            Some(&tb),
+        )
+        .await;
+    assert_eq!(r.code(), 10000, "{}", r.body);
+    let list = app.get(&format!("/video/list?user_id={b}"), None).await;
+    let vid = list.data()["items"][0]["id"].as_str().unwrap().to_owned();
+    for g in [0, 1, 0, 1] {
+        app.use_gateway(g);
+        let r = app
+            .get(&format!("/video/visit?video_id={vid}"), Some(&ta))
+            .await;
+        assert_eq!(r.code(), 10000, "{}", r.body);
+    }
+    app.use_gateway(1);
+    let list = app.get(&format!("/video/list?user_id={b}"), None).await;
+    assert_eq!(
+        list.data()["items"][0]["visit_count"],
+        1,
+        "one viewer counted once, whichever gateway it came through: {}",
+        list.body
+    );
+    // wrong passwords alternate between the two user replicas: the back-off still
+    // starts after the 5 free failures of the account
+    let mut codes = Vec::new();
+    for i in 0..7 {
+        app.use_gateway(i % 2);
+        let r = app
+            .post_form(
+                "/user/login",
+                &[("username", "rc_bob"), ("password", "wrong-password")],
+                None,
+            )
+            .await;
+        codes.push(r.code());
+    }
+    assert_eq!(
+        codes,
+        [10005, 10005, 10005, 10005, 10005, 10011, 10011],
+        "failures counted across replicas"
     );
 
     // ---- chat: alice on gateway 0, bob on gateway 1

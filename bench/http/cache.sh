@@ -9,34 +9,16 @@
 # Output: build/bench/cache.csv (mode,round,route,rps,p99_ms,errors) and the chart
 # build/bench/cache.png (bench/http/plot_modes.py); FANONE_BIN picks the binary.
 set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$root"
 duration=${1:-10s}
 conns=${2:-64}
 rounds=${3:-2}
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
-if [ -z "${FANONE_BIN:-}" ]; then
-  cargo build --release --quiet --bin fanone
-  FANONE_BIN=$root/target/release/fanone
-fi
-export FANONE_BIN
-work=$(mktemp -d /tmp/fanone-bench-cache.XXXXXX)
-export FANONE_STACK_DIR=$work/stack FANONE_CLUSTER_DIR=$work/cluster
-# two image replicas share their vectors through Milvus (Milvus Lite)
-export FANONE_STACK_COMPONENTS="mysql etcd redis milvus"
-cleanup() {
-  scripts/cluster.sh down >/dev/null 2>&1 || true
-  scripts/stack.sh down "$FANONE_STACK_DIR" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-scripts/stack.sh up "$FANONE_STACK_DIR" >/dev/null
-set -a; . "$FANONE_STACK_DIR/env"; set +a
+# shellcheck source=../cluster_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../cluster_lib.sh"
 out=build/bench
 mkdir -p "$out"
 csv=$out/cache.csv
 echo "mode,round,route,rps,p99_ms,errors" >"$csv"
-gws=(http://127.0.0.1:10001 http://127.0.0.1:10002)
 
 # counts answers that are not code 10000 (wrk counts every HTTP 200 as a success)
 lua=$work/count.lua

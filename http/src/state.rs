@@ -70,7 +70,8 @@ pub struct AppState {
     pub ids: Snowflake,
     /// Live WebSocket chat connections of this gateway.
     pub hub: Arc<crate::ws::Hub>,
-    /// Failed logins per client address, and once-per-interval visit claims.
+    /// Failed logins per client address, and once-per-interval visit claims (in Redis
+    /// when there is one, so every gateway shares them).
     pub throttle: fanone_limit::Throttle,
 }
 
@@ -113,11 +114,15 @@ impl AppState {
             public_url: public_url.trim_end_matches('/').to_owned(),
             ids: Snowflake::new(worker_id),
             hub: Arc::default(),
-            throttle: fanone_limit::Throttle::new(
-                fanone_limit::MemoryStore::default(),
-                client_backoff,
-            ),
+            throttle: fanone_limit::Throttle::new(Default::default(), client_backoff),
         }
+    }
+
+    /// Keep the failed-login counts and visit claims in `store` (Redis in a cluster,
+    /// so every gateway shares them) instead of this process's memory.
+    pub fn with_limit_store(mut self, store: fanone_limit::AnyStore) -> Self {
+        self.throttle = fanone_limit::Throttle::new(store, self.limits.client_backoff);
+        self
     }
 
     /// The limits in force now (sizes may have changed at run time).

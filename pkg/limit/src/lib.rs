@@ -5,8 +5,14 @@
 //!
 //! The state lives behind [`LimitStore`], a few key + window operations that map
 //! one to one onto Redis (`HINCRBY`+`HSET`+`PEXPIRE`, `HMGET`, `DEL`,
-//! `SET NX PX`), so several processes can share it later. [`MemoryStore`] is the
-//! in-process implementation used today.
+//! `SET NX PX`): [`MemoryStore`] in one process (standalone), [`RedisStore`] shared
+//! by every replica (cluster mode with Redis), [`AnyStore`] either by configuration.
+//! A store that cannot be reached never locks anyone out: the attempt is allowed
+//! and logged.
+
+mod redis;
+
+pub use redis::{AnyStore, RedisStore};
 
 use std::{
     collections::HashMap,
@@ -113,7 +119,7 @@ impl Blocked {
 
 /// The policy over a store. Store failures are logged and let the attempt through
 /// (fail open): an unreachable limiter must not stop every login.
-pub struct Throttle<S = MemoryStore> {
+pub struct Throttle<S = AnyStore> {
     store: S,
     policy: Backoff,
 }

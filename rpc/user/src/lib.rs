@@ -51,6 +51,7 @@ pub async fn open(
     node_id: u16,
     opts: &Options,
     caches: &fanone_cache::Caches,
+    limit_store: fanone_limit::AnyStore,
     _jobs: &fanone_jobs::Jobs,
 ) -> Result<Handler<SeaUserStore>, DbErr> {
     let db = fanone_db::connect_and_migrate::<Migrator>(database_url).await?;
@@ -60,7 +61,8 @@ pub async fn open(
         opts.backoff,
         opts.refresh_reuse_grace,
     )
-    .with_cache(caches);
+    .with_cache(caches)
+    .with_limit_store(limit_store);
     Ok(Handler::new(Arc::new(svc)))
 }
 

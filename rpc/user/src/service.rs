@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use fanone_errno::{Code, Error};
 use fanone_id::{Snowflake, now_ms};
-use fanone_limit::{Backoff, MemoryStore, Throttle};
+use fanone_limit::{AnyStore, Backoff, Throttle};
 use totp_rs::{Secret, Totp};
 
 use crate::store::{SessionRecord, StoreError, UserRecord, UserStore};
@@ -132,10 +132,17 @@ impl<S: UserStore> UserService<S> {
             store,
             ids: Snowflake::new(node_id),
             dummy_hash,
-            throttle: Throttle::new(MemoryStore::default(), backoff),
+            throttle: Throttle::new(AnyStore::default(), backoff),
             refresh_grace_ms: i64::try_from(refresh_grace.as_millis()).unwrap_or(i64::MAX),
             profiles: fanone_cache::Caches::off().cache(PROFILE_CACHE),
         }
+    }
+
+    /// Count failed passwords and MFA codes in `store` (Redis in a cluster, so every
+    /// replica sees every failure) instead of this process's memory.
+    pub fn with_limit_store(mut self, store: AnyStore) -> Self {
+        self.throttle = Throttle::new(store, *self.throttle.policy());
+        self
     }
 
     /// Read profiles through `caches` (see `fanone_cache`).

@@ -12,6 +12,7 @@ async fn start() -> (UserServiceClient, tempfile::TempDir) {
         1,
         &Default::default(),
         &Default::default(),
+        Default::default(),
         rpc.jobs(),
     )
     .await
