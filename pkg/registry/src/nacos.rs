@@ -150,16 +150,23 @@ fn convert(service: &str, list: &[ServiceInstance]) -> Vec<Instance> {
 }
 
 /// The config center's document, or `None` when it does not exist.
+/// The config center's document, `None` when there is none. Bounded by
+/// `CONFIG_READ_TIMEOUT`: a request that hangs on a broken connection (seen under load
+/// on the CI machine: the poll below then never saw a published document) is an
+/// error, and the caller tries again.
 async fn read_config(cs: &ConfigService, group: &str) -> Result<Option<String>, RegistryError> {
-    match cs
-        .get_config(crate::CONFIG_DATA_ID.to_owned(), group.to_owned())
-        .await
-    {
-        Ok(r) => Ok(Some(r.content().clone()).filter(|c| !c.is_empty())),
-        Err(nacos_sdk::api::error::Error::ConfigNotFound(_)) => Ok(None),
-        Err(e) => Err(e.into()),
+    let read = cs.get_config(crate::CONFIG_DATA_ID.to_owned(), group.to_owned());
+    match tokio::time::timeout(CONFIG_READ_TIMEOUT, read).await {
+        Err(_) => Err(RegistryError::Nacos(format!(
+            "config read: no answer within {CONFIG_READ_TIMEOUT:?}"
+        ))),
+        Ok(Ok(r)) => Ok(Some(r.content().clone()).filter(|c| !c.is_empty())),
+        Ok(Err(nacos_sdk::api::error::Error::ConfigNotFound(_))) => Ok(None),
+        Ok(Err(e)) => Err(e.into()),
     }
 }
+
+const CONFIG_READ_TIMEOUT: Duration = Duration::from_secs(3);
 
 struct ConfigListener {
     tx: watch::Sender<Option<String>>,
