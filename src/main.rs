@@ -186,8 +186,16 @@ async fn service(
             Box::pin(async move { rpc.serve(server, reg).await })
         }
         "video" => {
-            let h = fanone_video::open(&url, worker, tuning, (&cfg.upload).into(), caches, jobs)
-                .await?;
+            let h = fanone_video::open(
+                &url,
+                worker,
+                tuning,
+                (&cfg.upload).into(),
+                caches,
+                shared.redis.clone(),
+                jobs,
+            )
+            .await?;
             let server = volo_gen::video::VideoServiceServer::new(h);
             Box::pin(async move { rpc.serve(server, reg).await })
         }

@@ -9,7 +9,10 @@
 use std::time::{Duration, Instant};
 
 use fanone_config::RedisConfig;
-use fanone_redis::{Redis, fred::interfaces::KeysInterface};
+use fanone_redis::{
+    Redis,
+    fred::interfaces::{KeysInterface, SortedSetsInterface},
+};
 use fanone_testkit::{Fanone, Tokens, mysql_database, servers::RedisServer};
 use futures::{SinkExt, StreamExt};
 use reqwest::Method;
@@ -162,6 +165,30 @@ async fn two_gateways_share_the_cache_and_the_chat_and_survive_redis_restarts() 
         "one viewer counted once, whichever gateway it came through: {}",
         list.body
     );
+    // the popular ranking is one sorted set in Redis, served the same by every gateway
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ranked: Vec<String> = probe
+            .pool()
+            .zrange("video:popular", 0, -1, None, false, None, false)
+            .await
+            .unwrap_or_default();
+        if ranked.contains(&vid) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the ranking reached redis: {ranked:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for g in [0, 1] {
+        app.use_gateway(g);
+        let r = app.get("/video/popular", None).await;
+        assert_eq!(r.code(), 10000, "{}", r.body);
+        assert_eq!(r.data()["items"][0]["id"], vid.as_str(), "{}", r.body);
+        assert_eq!(r.data()["total"], 1, "{}", r.body);
+    }
     // wrong passwords alternate between the two user replicas: the back-off still
     // starts after the 5 free failures of the account
     let mut codes = Vec::new();
@@ -207,6 +234,10 @@ async fn two_gateways_share_the_cache_and_the_chat_and_survive_redis_restarts() 
         assert_eq!(info_avatar(&app, &a).await, new);
         let r = app.get("/video/feed", None).await;
         assert_eq!(r.code(), 10000, "{}", r.body);
+        // the replica's own copy of the ranking answers
+        let r = app.get("/video/popular", None).await;
+        assert_eq!(r.code(), 10000, "{}", r.body);
+        assert_eq!(r.data()["items"][0]["id"], vid.as_str(), "{}", r.body);
     }
     assert!(
         started.elapsed() < Duration::from_secs(5),

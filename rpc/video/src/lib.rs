@@ -29,6 +29,7 @@ pub async fn open(
     tuning: &Tuning,
     uploads: UploadLimits,
     caches: &fanone_cache::Caches,
+    ranking_store: Option<fanone_redis::Redis>,
     jobs: &fanone_jobs::Jobs,
 ) -> Result<Handler<SeaVideoStore>, DbErr> {
     let db = fanone_db::connect_and_migrate::<Migrator>(database_url).await?;
@@ -41,7 +42,8 @@ pub async fn open(
     let svc = Arc::new(
         VideoService::new(store, node_id, tuning.popular_size)
             .with_upload_limits(uploads)
-            .with_cache(caches, Duration::from_millis(tuning.settle_interval_ms)),
+            .with_cache(caches, Duration::from_millis(tuning.settle_interval_ms))
+            .with_ranking_store(ranking_store),
     );
     // the first ranking is built before serving, so popular is never empty by accident
     svc.refresh_popular().await.map_err(|e| match e {

@@ -97,7 +97,14 @@ pub struct VideoService<S> {
     /// Each author's newest video ids (`video:by_author`), invalidated when the author
     /// publishes: `/video/list` pages are cut from it.
     by_author: fanone_cache::Cache<AuthorVideos>,
+    /// Where the popular ranking is shared in a cluster (see [`POPULAR_KEY`]).
+    ranking_store: Option<fanone_redis::Redis>,
 }
+
+/// The popular ranking in Redis: a sorted set of video ids scored by position (0 =
+/// best), replaced whole by every refresh of any replica (`MULTI`: build a copy,
+/// `RENAME` it over), read a page at a time (`ZRANGE` + `ZCARD`) by every replica.
+pub const POPULAR_KEY: &str = "video:popular";
 
 const RECORD_CACHE: &str = "video:meta";
 const VISIT_CACHE: &str = "video:visits";
@@ -124,7 +131,15 @@ impl<S: VideoStore> VideoService<S> {
             records: fanone_cache::Caches::off().cache(RECORD_CACHE),
             visits: fanone_cache::Caches::off().cache(VISIT_CACHE),
             by_author: fanone_cache::Caches::off().cache(AUTHOR_CACHE),
+            ranking_store: None,
         }
+    }
+
+    /// Share the popular ranking through Redis (cluster mode): every replica serves
+    /// the same ranking; this replica's own copy answers while Redis is away.
+    pub fn with_ranking_store(mut self, redis: Option<fanone_redis::Redis>) -> Self {
+        self.ranking_store = redis;
+        self
     }
 
     /// Read videos and visit counts through `caches`; a cached count is at most
@@ -333,6 +348,21 @@ impl<S: VideoStore> VideoService<S> {
     /// A page of the cached popular ranking, with fresh rows and counts.
     pub async fn popular(&self, page_num: i64, page_size: i64) -> Result<(Vec<VideoItem>, i64)> {
         let w = window(page_num, page_size)?;
+        if let Some(client) = self.ranking_store.as_ref().and_then(|r| r.client()) {
+            match read_ranking_page(client, w).await {
+                Ok((ids, total)) => {
+                    metrics::counter!("fanone_cache_requests_total", "cache" => "video_popular", "result" => "hit")
+                        .increment(1);
+                    let items = self.in_order(&ids).await?;
+                    return Ok((items, to_i64(total)));
+                }
+                Err(e) => {
+                    metrics::counter!("fanone_cache_requests_total", "cache" => "video_popular", "result" => "error")
+                        .increment(1);
+                    tracing::warn!(error = %e, "popular ranking unreadable in redis; serving this replica's copy");
+                }
+            }
+        }
         let ranking = self.ranking();
         // the ranking is precomputed: every read is a hit (the Redis caches of the
         // data layer record misses under the same metric)
@@ -383,6 +413,11 @@ impl<S: VideoStore> VideoService<S> {
         let ranking: Vec<i64> = ranked.into_iter().map(|(_, _, id)| id).collect();
         metrics::gauge!("fanone_video_popular_size").set(ranking.len() as f64);
         let len = ranking.len();
+        if let Some(client) = self.ranking_store.as_ref().and_then(|r| r.client())
+            && let Err(e) = publish_ranking(client, &ranking).await
+        {
+            tracing::warn!(error = %e, "popular ranking not published to redis");
+        }
         *self.popular.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ranking);
         Ok(len)
     }
@@ -430,6 +465,53 @@ impl<S: VideoStore> VideoService<S> {
             })
             .collect())
     }
+}
+
+/// Replace [`POPULAR_KEY`] by `ranking` in one transaction.
+async fn publish_ranking(
+    c: &fanone_redis::fred::clients::Client,
+    ranking: &[i64],
+) -> std::result::Result<(), fanone_redis::fred::error::Error> {
+    use fanone_redis::fred::{
+        interfaces::{KeysInterface, SortedSetsInterface, TransactionInterface},
+        types::Value,
+    };
+    let next = format!("{POPULAR_KEY}:next");
+    let tx = c.multi();
+    let _: Value = tx.del(next.as_str()).await?;
+    if ranking.is_empty() {
+        let _: Value = tx.del(POPULAR_KEY).await?;
+    } else {
+        let scored: Vec<(f64, i64)> = ranking
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (i as f64, *id))
+            .collect();
+        let _: Value = tx
+            .zadd(next.as_str(), None, None, false, false, scored)
+            .await?;
+        let _: Value = tx.rename(next.as_str(), POPULAR_KEY).await?;
+    }
+    let _: Value = tx.exec(true).await?;
+    Ok(())
+}
+
+/// One page of [`POPULAR_KEY`] and the ranking's length.
+async fn read_ranking_page(
+    c: &fanone_redis::fred::clients::Client,
+    w: Window,
+) -> std::result::Result<(Vec<i64>, u64), fanone_redis::fred::error::Error> {
+    use fanone_redis::fred::interfaces::SortedSetsInterface;
+    let total: u64 = c.zcard(POPULAR_KEY).await?;
+    if w.offset >= total || w.limit == 0 {
+        return Ok((Vec::new(), total));
+    }
+    let first = i64::try_from(w.offset).unwrap_or(i64::MAX);
+    let last = i64::try_from(w.offset.saturating_add(w.limit) - 1).unwrap_or(i64::MAX);
+    let ids: Vec<i64> = c
+        .zrange(POPULAR_KEY, first, last, None, false, None, false)
+        .await?;
+    Ok((ids, total))
 }
 
 fn to_i64(n: u64) -> i64 {

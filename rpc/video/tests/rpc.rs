@@ -23,6 +23,7 @@ async fn start() -> (VideoServiceClient, tempfile::TempDir) {
         &tuning,
         Default::default(),
         &Default::default(),
+        None,
         rpc.jobs(),
     )
     .await
