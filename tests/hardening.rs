@@ -500,19 +500,7 @@ async fn logout_revokes_refresh_tokens() {
 async fn a_viewer_counts_one_visit_per_interval() {
     let app = Fanone::start(BIN).await;
     let (uid, tokens) = app.user("vlogger").await;
-    let mp4 = [&[0u8, 0, 0, 0x18][..], b"ftypisom", &[0u8; 64][..]].concat();
-    let r = app
-        .multipart(
-            Method::POST,
-            "/video/publish",
-            &[("title", "v")],
-            vec![("data", "v.mp4", mp4)],
-            Some(&tokens),
-        )
-        .await;
-    assert_eq!(r.code(), 10000, "{}", r.body);
-    let list = app.get(&format!("/video/list?user_id={uid}"), None).await;
-    let vid = list.data()["items"][0]["id"].as_str().unwrap().to_owned();
+    let vid = app.publish_video(&uid, &tokens, "v").await;
     for _ in 0..20 {
         let r = app.get(&format!("/video/visit?video_id={vid}"), None).await;
         assert_eq!(r.code(), 10000);

@@ -9,47 +9,9 @@ use serde_json::{Value, json};
 const BIN: &str = env!("CARGO_BIN_EXE_fanone");
 
 /// Bytes that sniff as an MP4 (ISO BMFF `ftyp` box) followed by filler.
-fn mp4_bytes() -> Vec<u8> {
-    let mut v = vec![
-        0, 0, 0, 0x18, b'f', b't', b'y', b'p', b'i', b's', b'o', b'm', 0, 0, 0, 0,
-    ];
-    v.extend_from_slice(b"isomiso2avc1mp41");
-    v.extend(std::iter::repeat_n(0u8, 512));
-    v
-}
-
 fn with_tokens(req: reqwest::RequestBuilder, t: &Tokens) -> reqwest::RequestBuilder {
     req.header("Access-Token", &t.access)
         .header("Refresh-Token", &t.refresh)
-}
-
-/// Publish a video as `uid` and return its id (found through `/video/list`).
-async fn publish_video(app: &Fanone, uid: &str, tokens: &Tokens, title: &str) -> String {
-    let r = app
-        .multipart(
-            Method::POST,
-            "/video/publish",
-            &[("title", title), ("description", "d")],
-            vec![("data", "v.mp4", mp4_bytes())],
-            Some(tokens),
-        )
-        .await;
-    assert_eq!(r.code(), 10000, "publish: {}", r.body);
-    let list = app
-        .get(
-            &format!("/video/list?user_id={uid}&page_num=0&page_size=100"),
-            None,
-        )
-        .await;
-    assert_eq!(list.code(), 10000, "{}", list.body);
-    list.data()["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["title"] == title)
-        .and_then(|v| v["id"].as_str())
-        .unwrap_or_else(|| panic!("published video {title} not listed: {}", list.body))
-        .to_owned()
 }
 
 /// A video as `/video/list` of its uploader shows it.
@@ -232,8 +194,8 @@ async fn video_likes_counts_and_like_list() {
     let (alice, at) = app.user("alice").await;
     let (bob, bt) = app.user("bob").await;
     let (_, ct) = app.user("carol").await;
-    let v1 = publish_video(&app, &alice, &at, "one").await;
-    let v2 = publish_video(&app, &alice, &at, "two").await;
+    let v1 = app.publish_video(&alice, &at, "one").await;
+    let v2 = app.publish_video(&alice, &at, "two").await;
 
     assert_eq!(
         like(
@@ -331,7 +293,7 @@ async fn comments_replies_likes_and_deletion() {
     let (bob, bt) = app.user("bob").await;
     let (_, ct) = app.user("carol").await;
     let (_, dt) = app.user("dave").await;
-    let v = publish_video(&app, &alice, &at, "talk").await;
+    let v = app.publish_video(&alice, &at, "talk").await;
 
     assert_eq!(
         comment(&app, &bt, &[("video_id", "987654321"), ("content", "?")]).await,
@@ -513,7 +475,7 @@ async fn counts_survive_a_restart() {
     let app = Fanone::start_with(BIN, &slow).await;
     let (alice, at) = app.user("alice").await;
     let (bob, bt) = app.user("bob").await;
-    let v = publish_video(&app, &alice, &at, "lasting").await;
+    let v = app.publish_video(&alice, &at, "lasting").await;
     for t in [&at, &bt] {
         assert_eq!(
             like(&app, t, &[("video_id", &v), ("action_type", "1")]).await,
@@ -568,7 +530,7 @@ async fn interaction_service_on_mariadb_in_its_own_process() {
     let app = Fanone::start_cluster(BIN, &[("interaction", db)], &[]).await;
     let (alice, at) = app.user("alice").await;
     let (_, bt) = app.user("bob").await;
-    let v = publish_video(&app, &alice, &at, "remote").await;
+    let v = app.publish_video(&alice, &at, "remote").await;
     assert_eq!(
         like(&app, &bt, &[("video_id", &v), ("action_type", "1")]).await,
         10000

@@ -136,20 +136,7 @@ async fn two_gateways_share_the_cache_and_the_chat_and_survive_redis_restarts() 
 
     // ---- attempt limits live in Redis: shared by both gateways and both user replicas
     app.use_gateway(0);
-    let mut mp4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2mp41".to_vec();
-    mp4.extend([0u8; 4096]);
-    let r = app
-        .multipart(
-            Method::POST,
-            "/video/publish",
-            &[("title", "shared limits"), ("description", "d")],
-            vec![("data", "v.mp4", mp4)],
-            Some(&tb),
-        )
-        .await;
-    assert_eq!(r.code(), 10000, "{}", r.body);
-    let list = app.get(&format!("/video/list?user_id={b}"), None).await;
-    let vid = list.data()["items"][0]["id"].as_str().unwrap().to_owned();
+    let vid = app.publish_video(&b, &tb, "shared limits").await;
     for g in [0, 1, 0, 1] {
         app.use_gateway(g);
         let r = app

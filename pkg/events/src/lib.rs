@@ -72,8 +72,14 @@ impl Delivery {
 
 #[derive(Clone)]
 pub struct EventBus {
-    sql: Option<SqlQueue>,
-    streams: Option<streams::Streams>,
+    queue: Queue,
+}
+
+/// The backend of a bus.
+#[derive(Clone)]
+enum Queue {
+    Sql(SqlQueue),
+    Streams(streams::Streams),
 }
 
 #[derive(Clone)]
@@ -87,11 +93,10 @@ impl EventBus {
     pub async fn open(url: &str) -> Result<Self, EventError> {
         let db = fanone_db::connect_and_migrate::<Migrator>(url).await?;
         Ok(Self {
-            sql: Some(SqlQueue {
+            queue: Queue::Sql(SqlQueue {
                 db,
                 wake: Arc::new(Notify::new()),
             }),
-            streams: None,
         })
     }
 
@@ -111,20 +116,22 @@ impl EventBus {
     /// The queue on Redis Streams.
     pub fn streams(streams: streams::Streams) -> Self {
         Self {
-            sql: None,
-            streams: Some(streams),
+            queue: Queue::Streams(streams),
         }
     }
 
     fn sql(&self, what: &'static str) -> Result<&SqlQueue, EventError> {
-        self.sql.as_ref().ok_or(EventError::Unsupported(what))
+        match &self.queue {
+            Queue::Sql(q) => Ok(q),
+            Queue::Streams(_) => Err(EventError::Unsupported(what)),
+        }
     }
 
     /// Append an event; durable when this returns. The id is the queue's own (for
     /// streams, the entry id as a number: ms · 2^20 + sequence).
     pub async fn publish<T: Serialize>(&self, topic: &str, payload: &T) -> Result<i64, EventError> {
         let body = serde_json::to_string(payload)?;
-        if let Some(st) = &self.streams {
+        if let Queue::Streams(st) = &self.queue {
             let sid = st.publish(topic, body).await?;
             metrics::counter!("fanone_events_published_total", "topic" => topic.to_owned())
                 .increment(1);
@@ -232,11 +239,9 @@ impl EventBus {
         F: Fn(Delivery) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = Result<(), String>> + Send,
     {
-        if let Some(st) = &self.streams {
-            return st.consume(jobs, group, topic, retry, handler);
-        }
-        let Some(wake) = self.sql.as_ref().map(|q| q.wake.clone()) else {
-            return;
+        let wake = match &self.queue {
+            Queue::Streams(st) => return st.consume(jobs, group, topic, retry, handler),
+            Queue::Sql(q) => q.wake.clone(),
         };
         let bus = self.clone();
         jobs.spawn(group, move |_| async move {

@@ -353,6 +353,36 @@ impl Fanone {
         )
     }
 
+    /// Publish a tiny MP4 titled `title` as user `uid` and return its id (found
+    /// through `/video/list`; must succeed).
+    pub async fn publish_video(&self, uid: &str, tokens: &Tokens, title: &str) -> String {
+        let r = self
+            .multipart(
+                reqwest::Method::POST,
+                "/video/publish",
+                &[("title", title), ("description", "d")],
+                vec![("data", "v.mp4", mp4_bytes())],
+                Some(tokens),
+            )
+            .await;
+        assert_eq!(r.code(), 10000, "publish: {}", r.body);
+        let list = self
+            .get(
+                &format!("/video/list?user_id={uid}&page_num=0&page_size=100"),
+                None,
+            )
+            .await;
+        assert_eq!(list.code(), 10000, "{}", list.body);
+        list.data()["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|v| v["title"] == title)
+            .and_then(|v| v["id"].as_str())
+            .unwrap_or_else(|| panic!("published video {title} not listed: {}", list.body))
+            .to_owned()
+    }
+
     /// The user of `tokens` follows `to` (must succeed).
     pub async fn follow(&self, tokens: &Tokens, to: &str) {
         let r = self
@@ -372,6 +402,16 @@ impl Fanone {
         }
         self.data
     }
+}
+
+/// The smallest file the gateway accepts as an MP4 (an `ftyp` box and padding).
+pub fn mp4_bytes() -> Vec<u8> {
+    let mut v = vec![
+        0, 0, 0, 0x18, b'f', b't', b'y', b'p', b'i', b's', b'o', b'm', 0, 0, 0, 0,
+    ];
+    v.extend_from_slice(b"isomiso2avc1mp41");
+    v.extend(std::iter::repeat_n(0u8, 512));
+    v
 }
 
 /// The `Access-Token` / `Refresh-Token` pair.

@@ -348,33 +348,39 @@ impl<S: VideoStore> VideoService<S> {
     /// A page of the cached popular ranking, with fresh rows and counts.
     pub async fn popular(&self, page_num: i64, page_size: i64) -> Result<(Vec<VideoItem>, i64)> {
         let w = window(page_num, page_size)?;
-        if let Some(client) = self.ranking_store.as_ref().and_then(|r| r.client()) {
-            match read_ranking_page(client, w).await {
-                Ok((ids, total)) => {
-                    metrics::counter!("fanone_cache_requests_total", "cache" => "video_popular", "result" => "hit")
-                        .increment(1);
-                    let items = self.in_order(&ids).await?;
-                    return Ok((items, to_i64(total)));
-                }
-                Err(e) => {
-                    metrics::counter!("fanone_cache_requests_total", "cache" => "video_popular", "result" => "error")
-                        .increment(1);
-                    tracing::warn!(error = %e, "popular ranking unreadable in redis; serving this replica's copy");
-                }
+        let (ids, total) = match self.shared_ranking_page(w).await {
+            Some(page) => page,
+            None => {
+                let ranking = self.ranking();
+                let total = ranking.len();
+                let start = usize::try_from(w.offset).unwrap_or(usize::MAX).min(total);
+                let end = start
+                    .saturating_add(usize::try_from(w.limit).unwrap_or(usize::MAX))
+                    .min(total);
+                (ranking[start..end].to_vec(), total as u64)
             }
-        }
-        let ranking = self.ranking();
+        };
         // the ranking is precomputed: every read is a hit (the Redis caches of the
         // data layer record misses under the same metric)
         metrics::counter!("fanone_cache_requests_total", "cache" => "video_popular", "result" => "hit")
             .increment(1);
-        let total = ranking.len();
-        let start = usize::try_from(w.offset).unwrap_or(usize::MAX).min(total);
-        let end = start
-            .saturating_add(usize::try_from(w.limit).unwrap_or(usize::MAX))
-            .min(total);
-        let items = self.in_order(&ranking[start..end]).await?;
-        Ok((items, to_i64(total as u64)))
+        let items = self.in_order(&ids).await?;
+        Ok((items, to_i64(total)))
+    }
+
+    /// A page of the ranking shared in Redis, or `None` (no Redis, or unreadable:
+    /// the caller serves this replica's copy).
+    async fn shared_ranking_page(&self, w: Window) -> Option<(Vec<i64>, u64)> {
+        let client = self.ranking_store.as_ref()?.client()?;
+        match read_ranking_page(client, w).await {
+            Ok(page) => Some(page),
+            Err(e) => {
+                metrics::counter!("fanone_cache_requests_total", "cache" => "video_popular", "result" => "error")
+                    .increment(1);
+                tracing::warn!(error = %e, "popular ranking unreadable in redis; serving this replica's copy");
+                None
+            }
+        }
     }
 
     /// The current popular ranking (video ids, best first).
