@@ -82,6 +82,9 @@ async fn publish_validates_and_errors_keep_their_codes() {
     let id = publish(&c, 7, "  first  ").await;
 
     // gateway-chosen id, then the same id again
+    // a later millisecond than the first video: lists order by time, and a tie would
+    // put the larger (snowflake) id first
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     let mut req = publish_req(7, "chosen");
     req.video_id = Some(123_456);
     assert_eq!(
