@@ -200,17 +200,18 @@ async fn service(
             Box::pin(async move { rpc.serve(server, reg).await })
         }
         "interaction" => {
-            let h = fanone_interaction::open(&url, worker, tuning, caches, jobs).await?;
+            let spec = cfg.shards(name, svc);
+            let h = fanone_interaction::open(&spec, worker, tuning, caches, jobs).await?;
             let server = volo_gen::interaction::InteractionServiceServer::new(h);
             Box::pin(async move { rpc.serve(server, reg).await })
         }
         "social" => {
-            let h = fanone_social::open(&url, worker, tuning, jobs).await?;
+            let h = fanone_social::open(&cfg.shards(name, svc), worker, tuning, jobs).await?;
             let server = volo_gen::social::SocialServiceServer::new(h);
             Box::pin(async move { rpc.serve(server, reg).await })
         }
         "chat" => {
-            let h = fanone_chat::open(&url, worker, tuning, jobs).await?;
+            let h = fanone_chat::open(&cfg.shards(name, svc), worker, tuning, jobs).await?;
             let server = volo_gen::chat::ChatServiceServer::new(h);
             Box::pin(async move { rpc.serve(server, reg).await })
         }
@@ -292,9 +293,9 @@ async fn migrate(cfg: &Config, name: &str) -> Result<()> {
     match name {
         "user" => fanone_user::migrate(&url).await?,
         "video" => fanone_video::migrate(&url).await?,
-        "interaction" => fanone_interaction::migrate(&url).await?,
-        "social" => fanone_social::migrate(&url).await?,
-        "chat" => fanone_chat::migrate(&url).await?,
+        "interaction" => fanone_interaction::migrate(&cfg.shards(name, svc)).await?,
+        "social" => fanone_social::migrate(&cfg.shards(name, svc)).await?,
+        "chat" => fanone_chat::migrate(&cfg.shards(name, svc)).await?,
         "image" => fanone_image::migrate(&url).await?,
         other => anyhow::bail!("unknown service {other}"),
     }

@@ -15,15 +15,31 @@ async fn every_component_as_a_separate_process_on_mariadb() {
         };
         dbs.push((svc, db));
     }
-    // the image service on Milvus when a test server runs, else its built-in index
+    // the growing tables of interaction, social and chat split over 2 databases × 2
+    // tables (the service's own database and one more)
     let mut extra = Vec::new();
-    if let Some(url) = fanone_testkit::milvus_url() {
-        extra.push(("FANONE__IMAGE__MILVUS_URL", url));
+    let mut second = std::collections::HashMap::new();
+    for svc in ["interaction", "social", "chat"] {
+        let Some(db) = fanone_testkit::mysql_database(&format!("fanone_cl_{svc}_b")).await else {
+            return;
+        };
+        let up = svc.to_uppercase();
         extra.push((
-            "FANONE__IMAGE__MILVUS_COLLECTION",
+            format!("FANONE__SERVICES__{up}__SHARD_DATABASE_URLS"),
+            format!("[\"{db}\"]"),
+        ));
+        extra.push((format!("FANONE__SERVICES__{up}__SHARD_TABLES"), "2".into()));
+        second.insert(svc, db);
+    }
+    // the image service on Milvus when a test server runs, else its built-in index
+    if let Some(url) = fanone_testkit::milvus_url() {
+        extra.push(("FANONE__IMAGE__MILVUS_URL".into(), url));
+        extra.push((
+            "FANONE__IMAGE__MILVUS_COLLECTION".into(),
             format!("cluster_{}", std::process::id()),
         ));
     }
+    let extra: Vec<(&str, String)> = extra.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     let app = Fanone::start_cluster(BIN, &dbs, &extra).await;
     assert_ne!(
         app.endpoints["user"], "",
@@ -96,6 +112,36 @@ async fn every_component_as_a_separate_process_on_mariadb() {
     let followers = app.get(&format!("/follower/list?user_id={id}"), None).await;
     assert_eq!(followers.data()["total"], 1);
     assert_eq!(followers.data()["items"][0]["id"], other.as_str());
+
+    // each row in the one table its key routes to (slot s: table _s in database s % 2)
+    let urls = |svc: &str| {
+        let first = dbs.iter().find(|(n, _)| *n == svc).unwrap().1.clone();
+        vec![first, second[svc].clone()]
+    };
+    let layout = fanone_shard::Layout::new(2, 2).unwrap();
+    let vid_n: i64 = vid.parse().unwrap();
+    let expect = [
+        ("interaction", "likes", "target_id", vid_n),
+        ("interaction", "comments", "video_id", vid_n),
+        (
+            "social",
+            "follows",
+            "follower_id",
+            other.parse::<i64>().unwrap(),
+        ),
+    ];
+    for (svc, table, column, key) in expect {
+        let urls = urls(svc);
+        let home = layout.slot_of(key);
+        for slot in 0..layout.slots() {
+            let db = sea_orm::Database::connect(&urls[layout.database_of(slot)])
+                .await
+                .unwrap();
+            let sql = format!("SELECT COUNT(*) FROM {table}_{slot} WHERE {column} = {key}");
+            let n = fanone_testkit::shards::int_rows(&db, &sql).await[0][0];
+            assert_eq!(n, i64::from(slot == home), "{table}_{slot} holds {key}?");
+        }
+    }
 
     // the cover was announced by the gateway process and indexed by the image process
     let cover = list.data()["items"][0]["cover_url"]

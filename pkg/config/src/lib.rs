@@ -510,6 +510,29 @@ pub struct ServiceConfig {
     pub timeout_ms: u64,
     /// Deadline of opening a connection to one instance, in milliseconds.
     pub connect_timeout_ms: u64,
+    /// Further databases of the service's growing tables (interaction, social, chat):
+    /// they are split over `database_url` and these, `shard_tables` tables each
+    /// (`docs/data.md`, "Sharding"). Empty = one database.
+    pub shard_database_urls: Vec<String>,
+    /// Tables per database of each sharded table (1 = not split within a database).
+    pub shard_tables: u32,
+}
+
+/// Where a service's sharded tables live: `urls.len()` databases × `tables` tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardSpec {
+    pub urls: Vec<String>,
+    pub tables: usize,
+}
+
+impl ShardSpec {
+    /// One database, tables not split.
+    pub fn single(url: impl Into<String>) -> Self {
+        Self {
+            urls: vec![url.into()],
+            tables: 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -649,6 +672,8 @@ impl ServiceConfig {
             node_id: 1,
             timeout_ms: 3000,
             connect_timeout_ms: 500,
+            shard_database_urls: Vec::new(),
+            shard_tables: 1,
         }
     }
 }
@@ -745,6 +770,7 @@ impl Config {
     /// Rules every mode obeys.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.rpc.breaker.validate()?;
+        self.validate_shards()?;
         let g = &self.gateway;
         if g.max_body_bytes < 1024
             || g.max_avatar_bytes == 0
@@ -799,6 +825,43 @@ impl Config {
             )
         } else {
             svc.database_url.clone()
+        }
+    }
+
+    /// Shard settings only where a service shards, within bounds, on MySQL.
+    fn validate_shards(&self) -> Result<(), ConfigError> {
+        for name in SERVICES {
+            let Some(svc) = self.services.get(name) else {
+                continue;
+            };
+            let bad = |m: &str| Err(ConfigError::Rule(format!("services.{name}: {m}")));
+            let sharded = !svc.shard_database_urls.is_empty() || svc.shard_tables != 1;
+            if !(1..=1024).contains(&svc.shard_tables) {
+                return bad("shard_tables must be 1..=1024");
+            }
+            if !sharded {
+                continue;
+            }
+            if !["interaction", "social", "chat"].contains(&name) {
+                return bad("only interaction, social and chat shard their tables");
+            }
+            let spec = self.shards(name, svc);
+            if spec.urls.iter().any(|u| !u.starts_with("mysql:")) {
+                return bad(
+                    "sharded tables need MySQL-protocol databases (database_url and shard_database_urls)",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The databases and tables of a service's sharded tables.
+    pub fn shards(&self, service: &str, svc: &ServiceConfig) -> ShardSpec {
+        let mut urls = vec![self.database_url(service, svc)];
+        urls.extend(svc.shard_database_urls.iter().cloned());
+        ShardSpec {
+            urls,
+            tables: svc.shard_tables as usize,
         }
     }
 
@@ -938,6 +1001,46 @@ mod tests {
         );
         assert!(cfg.limits.ws_max_per_user > 0);
         assert!(cfg.gateway.header_read_timeout_secs > 0 && cfg.gateway.idle_timeout_secs > 0);
+    }
+
+    #[test]
+    fn shards_from_env_and_their_rules() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "FANONE__SERVICES__SOCIAL__DATABASE_URL",
+                "mysql://u:p@db/social_0",
+            );
+            jail.set_env(
+                "FANONE__SERVICES__SOCIAL__SHARD_DATABASE_URLS",
+                r#"["mysql://u:p@db2/social_1"]"#,
+            );
+            jail.set_env("FANONE__SERVICES__SOCIAL__SHARD_TABLES", "4");
+            let cfg = Config::load(None).expect("load");
+            cfg.validate().expect("a valid sharded layout");
+            let spec = cfg.shards("social", &cfg.services.social);
+            assert_eq!(
+                spec.urls,
+                ["mysql://u:p@db/social_0", "mysql://u:p@db2/social_1"]
+            );
+            assert_eq!(spec.tables, 4);
+            // unsharded services keep one database, one table
+            assert_eq!(cfg.shards("chat", &cfg.services.chat).urls.len(), 1);
+
+            // a sharded SQLite database, a sharded user service, 0 tables: refused
+            jail.set_env("FANONE__SERVICES__SOCIAL__DATABASE_URL", "");
+            let check = || Config::load(None).expect("load").validate();
+            assert!(check().is_err(), "SQLite cannot be sharded");
+            jail.set_env(
+                "FANONE__SERVICES__SOCIAL__DATABASE_URL",
+                "mysql://u:p@db/social_0",
+            );
+            jail.set_env("FANONE__SERVICES__USER__SHARD_TABLES", "2");
+            assert!(check().is_err(), "the user service does not shard");
+            jail.set_env("FANONE__SERVICES__USER__SHARD_TABLES", "1");
+            jail.set_env("FANONE__SERVICES__SOCIAL__SHARD_TABLES", "0");
+            assert!(check().is_err(), "0 tables");
+            Ok(())
+        });
     }
 
     #[test]

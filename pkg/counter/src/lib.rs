@@ -23,47 +23,81 @@ use sea_orm_migration::prelude::*;
 /// Largest number of rows written by one statement.
 const CHUNK: usize = 500;
 
+/// The counters of one pair of tables (`counters` + `counter_events`, or a shard's
+/// copies of them) in one database.
 #[derive(Clone)]
 pub struct Counters {
     db: DatabaseConnection,
-}
-
-/// Record a change of `delta` to counter `(kind, target)` inside `conn` (usually the
-/// transaction of the change being counted).
-pub async fn add<C: ConnectionTrait>(
-    conn: &C,
-    kind: i16,
-    target: i64,
-    delta: i64,
-) -> Result<(), DbErr> {
-    add_many(conn, &[(kind, target, delta)]).await
-}
-
-/// Several changes at once.
-pub async fn add_many<C: ConnectionTrait>(
-    conn: &C,
-    changes: &[(i16, i64, i64)],
-) -> Result<(), DbErr> {
-    for chunk in changes.chunks(CHUNK) {
-        let backend = conn.get_database_backend();
-        let placeholders = vec!["(?, ?, ?)"; chunk.len()].join(", ");
-        let values: Vec<Value> = chunk
-            .iter()
-            .flat_map(|&(k, t, d)| [k.into(), t.into(), d.into()])
-            .collect();
-        conn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            format!("INSERT INTO counter_events (kind, target_id, delta) VALUES {placeholders}"),
-            values,
-        ))
-        .await?;
-    }
-    Ok(())
+    /// Settled values.
+    values: Arc<str>,
+    /// Pending increments.
+    events: Arc<str>,
 }
 
 impl Counters {
+    /// The plain tables of `db`.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self::in_tables(db, "counters", "counter_events")
+    }
+
+    /// Other copies of the tables in `db` (a shard's `counters_3`, `counter_events_3`).
+    pub fn in_tables(db: DatabaseConnection, values: &str, events: &str) -> Self {
+        Self {
+            db,
+            values: values.into(),
+            events: events.into(),
+        }
+    }
+
+    /// The counters of every slot of `shards` (the slot's copies of the tables),
+    /// indexed by slot: a change is counted in the slot of the row it changes.
+    pub fn per_slot(shards: &fanone_shard::Shards) -> Vec<Self> {
+        shards
+            .all()
+            .map(|s| {
+                Self::in_tables(
+                    s.db().clone(),
+                    &s.table("counters"),
+                    &s.table("counter_events"),
+                )
+            })
+            .collect()
+    }
+
+    /// Record a change of `delta` to counter `(kind, target)` inside `conn` (the
+    /// transaction of the change being counted, on this counter's database).
+    pub async fn add<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        kind: i16,
+        target: i64,
+        delta: i64,
+    ) -> Result<(), DbErr> {
+        self.add_many(conn, &[(kind, target, delta)]).await
+    }
+
+    /// Several changes at once.
+    pub async fn add_many<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        changes: &[(i16, i64, i64)],
+    ) -> Result<(), DbErr> {
+        let events = &self.events;
+        for chunk in changes.chunks(CHUNK) {
+            let backend = conn.get_database_backend();
+            let placeholders = vec!["(?, ?, ?)"; chunk.len()].join(", ");
+            let values: Vec<Value> = chunk
+                .iter()
+                .flat_map(|&(k, t, d)| [k.into(), t.into(), d.into()])
+                .collect();
+            conn.execute_raw(Statement::from_sql_and_values(
+                backend,
+                format!("INSERT INTO {events} (kind, target_id, delta) VALUES {placeholders}"),
+                values,
+            ))
+            .await?;
+        }
+        Ok(())
     }
 
     /// Exact current values for `ids` (missing ids count 0).
@@ -76,11 +110,12 @@ impl Counters {
             values.extend(chunk.iter().map(|&i| Value::from(i)));
             values.push(kind.into());
             values.extend(chunk.iter().map(|&i| Value::from(i)));
+            let (counters, events) = (&self.values, &self.events);
             let sql = format!(
                 "SELECT target_id, CAST(SUM(v) AS SIGNED) AS total FROM (\
-                   SELECT target_id, value AS v FROM counters WHERE kind = ? AND target_id IN ({list}) \
+                   SELECT target_id, value AS v FROM {counters} WHERE kind = ? AND target_id IN ({list}) \
                    UNION ALL \
-                   SELECT target_id, delta AS v FROM counter_events WHERE kind = ? AND target_id IN ({list})\
+                   SELECT target_id, delta AS v FROM {events} WHERE kind = ? AND target_id IN ({list})\
                  ) t GROUP BY target_id"
             );
             let sql = self.portable(sql);
@@ -112,8 +147,11 @@ impl Counters {
             .db
             .query_all_raw(Statement::from_sql_and_values(
                 self.backend(),
-                "SELECT target_id, value FROM counters WHERE kind = ? AND value > 0 \
-                 ORDER BY value DESC, target_id DESC LIMIT ?",
+                format!(
+                    "SELECT target_id, value FROM {} WHERE kind = ? AND value > 0 \
+                     ORDER BY value DESC, target_id DESC LIMIT ?",
+                    self.values
+                ),
                 [kind.into(), (limit as i64).into()],
             ))
             .await?;
@@ -125,21 +163,7 @@ impl Counters {
     /// Fold every pending event into `counters`, exactly once. Returns how many
     /// events were folded.
     pub async fn settle(&self) -> Result<u64, DbErr> {
-        let started = std::time::Instant::now();
-        let folded = self.settle_once().await?;
-        // `fanone_settle_backlog_events`: what had piled up since the last settle;
-        // the last success's time is how stale counts can be (alert rule SettleLag)
-        metrics::gauge!("fanone_settle_backlog_events").set(folded as f64);
-        metrics::counter!("fanone_settled_events_total").increment(folded);
-        metrics::histogram!("fanone_settle_duration_seconds")
-            .record(started.elapsed().as_secs_f64());
-        metrics::gauge!("fanone_settle_last_success_timestamp_seconds").set(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0),
-        );
-        Ok(folded)
+        settle_all(std::slice::from_ref(self)).await
     }
 
     async fn settle_once(&self) -> Result<u64, DbErr> {
@@ -165,7 +189,7 @@ impl Counters {
         let Some(max) = txn
             .query_one_raw(Statement::from_string(
                 backend,
-                "SELECT MAX(id) AS m FROM counter_events".to_owned(),
+                format!("SELECT MAX(id) AS m FROM {}", self.events),
             ))
             .await?
             .and_then(|r| r.try_get::<Option<i64>>("", "m").ok().flatten())
@@ -173,12 +197,13 @@ impl Counters {
             txn.rollback().await?;
             return Ok(0);
         };
+        let events = &self.events;
         let rows = txn
             .query_all_raw(Statement::from_sql_and_values(
                 backend,
                 format!(
                     "SELECT kind, target_id, CAST(SUM(delta) AS SIGNED) AS d, COUNT(*) AS n \
-                     FROM (SELECT kind, target_id, delta FROM counter_events WHERE id <= ?{lock}) e \
+                     FROM (SELECT kind, target_id, delta FROM {events} WHERE id <= ?{lock}) e \
                      GROUP BY kind, target_id"
                 ),
                 [max.into()],
@@ -208,7 +233,8 @@ impl Counters {
             txn.execute_raw(Statement::from_sql_and_values(
                 backend,
                 format!(
-                    "INSERT INTO counters (kind, target_id, value) VALUES {placeholders} {upsert}"
+                    "INSERT INTO {} (kind, target_id, value) VALUES {placeholders} {upsert}",
+                    self.values
                 ),
                 values,
             ))
@@ -216,7 +242,7 @@ impl Counters {
         }
         txn.execute_raw(Statement::from_sql_and_values(
             backend,
-            "DELETE FROM counter_events WHERE id <= ?",
+            format!("DELETE FROM {} WHERE id <= ?", self.events),
             [max.into()],
         ))
         .await?;
@@ -225,19 +251,6 @@ impl Counters {
             tracing::debug!(folded, targets = sums.len(), "counters settled");
         }
         Ok(folded)
-    }
-
-    /// Settle every `every` (0 = never) as a background job owned by `jobs`.
-    pub fn settle_every(
-        self: Arc<Self>,
-        jobs: &fanone_jobs::Jobs,
-        name: &'static str,
-        every: Duration,
-    ) {
-        jobs.every(name, every, move || {
-            let me = self.clone();
-            async move { me.settle().await }
-        });
     }
 
     fn backend(&self) -> DbBackend {
@@ -251,6 +264,43 @@ impl Counters {
             _ => sql.replace("AS SIGNED)", "AS INTEGER)"),
         }
     }
+}
+
+/// Settle every set of tables in `all` (a service's shards, one after the other) and
+/// record the settle metrics once for all of them. The first error stops the round;
+/// the next round starts over (settling is exactly once per set, so nothing doubles).
+pub async fn settle_all(all: &[Counters]) -> Result<u64, DbErr> {
+    let started = std::time::Instant::now();
+    let mut folded = 0;
+    for c in all {
+        folded += c.settle_once().await?;
+    }
+    // `fanone_settle_backlog_events`: what had piled up since the last settle;
+    // the last success's time is how stale counts can be (alert rule SettleLag)
+    metrics::gauge!("fanone_settle_backlog_events").set(folded as f64);
+    metrics::counter!("fanone_settled_events_total").increment(folded);
+    metrics::histogram!("fanone_settle_duration_seconds").record(started.elapsed().as_secs_f64());
+    metrics::gauge!("fanone_settle_last_success_timestamp_seconds").set(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0),
+    );
+    Ok(folded)
+}
+
+/// Settle `all` every `every` (0 = never) as a background job owned by `jobs`.
+pub fn settle_every(
+    all: Vec<Counters>,
+    jobs: &fanone_jobs::Jobs,
+    name: &'static str,
+    every: Duration,
+) {
+    let all: Arc<[Counters]> = all.into();
+    jobs.every(name, every, move || {
+        let all = all.clone();
+        async move { settle_all(&all).await }
+    });
 }
 
 /// Migration creating `counters` and `counter_events`; add it to a service's migrator.

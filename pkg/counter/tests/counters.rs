@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use fanone_counter::{Counters, CreateCounterTables, add, add_many};
+use fanone_counter::{Counters, CreateCounterTables};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use sea_orm_migration::prelude::*;
 
@@ -20,10 +20,10 @@ const VISITS: i16 = 2;
 
 async fn exercise(db: DatabaseConnection) {
     let c = Arc::new(Counters::new(db.clone()));
-    add(&db, LIKES, 10, 1).await.unwrap();
-    add(&db, LIKES, 10, 1).await.unwrap();
-    add(&db, LIKES, 11, 1).await.unwrap();
-    add(&db, VISITS, 10, 5).await.unwrap();
+    c.add(&db, LIKES, 10, 1).await.unwrap();
+    c.add(&db, LIKES, 10, 1).await.unwrap();
+    c.add(&db, LIKES, 11, 1).await.unwrap();
+    c.add(&db, VISITS, 10, 5).await.unwrap();
     let got = c.get_many(LIKES, &[10, 11, 12]).await.unwrap();
     assert_eq!((got[&10], got[&11], got.get(&12)), (2, 1, None));
     assert_eq!(
@@ -37,7 +37,7 @@ async fn exercise(db: DatabaseConnection) {
     assert_eq!(c.settle().await.unwrap(), 0, "second settle folds nothing");
     assert_eq!(c.get(LIKES, 10).await.unwrap(), 2);
     assert_eq!(c.get(VISITS, 10).await.unwrap(), 5);
-    add(&db, LIKES, 10, -1).await.unwrap();
+    c.add(&db, LIKES, 10, -1).await.unwrap();
     assert_eq!(c.get(LIKES, 10).await.unwrap(), 1, "settled 2 + pending -1");
     assert_eq!(c.top(LIKES, 10).await.unwrap(), vec![(10, 2), (11, 1)]);
     c.settle().await.unwrap();
@@ -49,20 +49,25 @@ async fn exercise(db: DatabaseConnection) {
 
     // a rolled-back transaction counts nothing
     let txn = db.begin().await.unwrap();
-    add(&txn, LIKES, 11, 100).await.unwrap();
+    c.add(&txn, LIKES, 11, 100).await.unwrap();
     txn.rollback().await.unwrap();
     assert_eq!(c.get(LIKES, 11).await.unwrap(), 1);
 
     // many concurrent increments, settled while they run: nothing lost or doubled
     let settler = fanone_jobs::Jobs::new();
-    c.clone()
-        .settle_every(&settler, "test-settle", std::time::Duration::from_millis(5));
+    fanone_counter::settle_every(
+        vec![c.as_ref().clone()],
+        &settler,
+        "test-settle",
+        std::time::Duration::from_millis(5),
+    );
     let mut tasks = Vec::new();
     for t in 0..8 {
         let db = db.clone();
+        let c = c.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..50 {
-                add_many(&db, &[(VISITS, 20 + (i % 3), 1), (VISITS, 99, t)])
+                c.add_many(&db, &[(VISITS, 20 + (i % 3), 1), (VISITS, 99, t)])
                     .await
                     .unwrap();
             }
@@ -82,7 +87,7 @@ async fn exercise(db: DatabaseConnection) {
     // big batches go in chunks
     let ids: Vec<i64> = (1000..2200).collect();
     let changes: Vec<(i16, i64, i64)> = ids.iter().map(|&i| (LIKES, i, 3)).collect();
-    add_many(&db, &changes).await.unwrap();
+    c.add_many(&db, &changes).await.unwrap();
     let got = c.get_many(LIKES, &ids).await.unwrap();
     assert!(ids.iter().all(|i| got[i] == 3));
     assert_eq!(c.settle().await.unwrap(), 1200);

@@ -9,6 +9,7 @@
 use std::{collections::HashMap, process::Stdio, time::Duration};
 
 pub mod servers;
+pub mod shards;
 
 use reqwest::{header::HeaderMap, multipart};
 use serde_json::Value;
@@ -520,6 +521,16 @@ pub async fn mysql_database(prefix: &str) -> Option<String> {
             .await
             .expect("create test database"),
     )
+}
+
+/// `n` fresh databases on the test MariaDB/MySQL server (a sharded layout), or
+/// `None` (skip) as [`mysql_database`].
+pub async fn mysql_databases(prefix: &str, n: usize) -> Option<Vec<String>> {
+    let mut urls = Vec::with_capacity(n);
+    for i in 0..n {
+        urls.push(mysql_database(&format!("{prefix}{i}")).await?);
+    }
+    Some(urls)
 }
 
 /// The Milvus server for tests (`FANONE_TEST_MILVUS_URL`, started by

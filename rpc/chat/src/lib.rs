@@ -10,28 +10,30 @@ pub mod store;
 
 use std::sync::Arc;
 
-use fanone_config::Tuning;
+use fanone_config::{ShardSpec, Tuning};
+use fanone_shard::Shards;
 use sea_orm::DbErr;
 
 pub use handler::Handler;
 pub use service::ChatService;
-pub use store::{Migrator, SeaChatStore};
+pub use store::{Migrator, SHARDED, SeaChatStore};
 
-/// Connect to the service's own database, migrate it, and build the handler.
+/// Connect to the service's databases (`spec`: its sharded table's layout), migrate
+/// them, and build the handler.
 pub async fn open(
-    database_url: &str,
+    spec: &ShardSpec,
     node_id: u16,
     _tuning: &Tuning,
     _jobs: &fanone_jobs::Jobs,
 ) -> Result<Handler<SeaChatStore>, DbErr> {
-    let db = fanone_db::connect_and_migrate::<Migrator>(database_url).await?;
-    let svc = ChatService::new(SeaChatStore::new(db), node_id);
+    let shards = Shards::connect_and_migrate::<Migrator>(&spec.urls, spec.tables, SHARDED).await?;
+    let svc = ChatService::new(SeaChatStore::new(shards), node_id);
     Ok(Handler::new(Arc::new(svc)))
 }
 
-/// Apply the service's migrations.
-pub async fn migrate(database_url: &str) -> Result<(), DbErr> {
-    fanone_db::connect_and_migrate::<Migrator>(database_url)
+/// Apply the service's migrations (and create the shards' tables).
+pub async fn migrate(spec: &ShardSpec) -> Result<(), DbErr> {
+    Shards::connect_and_migrate::<Migrator>(&spec.urls, spec.tables, SHARDED)
         .await
         .map(drop)
 }

@@ -2,6 +2,8 @@
 
 use fanone_chat::Migrator;
 use fanone_chat::store::{ChatStore, MessageRecord, SeaChatStore};
+use fanone_shard::Shards;
+use fanone_testkit::shards::{assert_templates_empty, int_rows};
 
 fn msg(id: i64, from: i64, to: i64, content: &str) -> MessageRecord {
     MessageRecord {
@@ -114,7 +116,7 @@ async fn sqlite_store() {
     let dir = tempfile::tempdir().unwrap();
     let url = fanone_testkit::sqlite_database(dir.path(), "chat");
     let db = fanone_testkit::migrated::<Migrator>(&url).await;
-    exercise(SeaChatStore::new(db)).await;
+    exercise(SeaChatStore::new(Shards::single(db))).await;
 }
 
 #[tokio::test]
@@ -123,5 +125,56 @@ async fn mariadb_store() {
         return;
     };
     let db = fanone_testkit::migrated::<Migrator>(&url).await;
-    exercise(SeaChatStore::new(db)).await;
+    exercise(SeaChatStore::new(Shards::single(db))).await;
+}
+
+/// The suite on 2 databases × 2 tables; messages sit in their recipient's slot and a
+/// conversation across two slots pages as one list.
+#[tokio::test]
+async fn mariadb_sharded_store() {
+    let Some(urls) = fanone_testkit::mysql_databases("fanone_chat_shard", 2).await else {
+        return;
+    };
+    drop(
+        Shards::connect_and_migrate::<Migrator>(&urls, 2, fanone_chat::SHARDED)
+            .await
+            .unwrap(),
+    );
+    let shards = Shards::connect_and_migrate::<Migrator>(&urls, 2, fanone_chat::SHARDED)
+        .await
+        .unwrap();
+    let store = SeaChatStore::new(shards.clone());
+    exercise(store.clone()).await;
+
+    // two users in different slots, talking in turns
+    let layout = shards.layout();
+    let a = 1_000;
+    let b = (1_001..)
+        .find(|&u| layout.slot_of(u) != layout.slot_of(a))
+        .unwrap();
+    for i in 0..20i64 {
+        let (from, to) = if i % 3 == 0 { (b, a) } else { (a, b) };
+        store
+            .insert(&msg(5_000 + i, from, to, "turn"))
+            .await
+            .unwrap();
+    }
+    let all: Vec<i64> = (5_000..5_020).rev().collect();
+    assert_eq!(ids(&store.history(a, b, 0, 100).await.unwrap()), all);
+    assert_eq!(ids(&store.history(b, a, 5, 4).await.unwrap()), all[5..9]);
+    assert_eq!(store.count_between(a, b).await.unwrap(), 20);
+    assert_eq!(store.take_unread(a, None, 100, 9).await.unwrap().len(), 7);
+
+    // every row in its recipient's slot, the template empty
+    let mut used = 0;
+    for shard in shards.all() {
+        let sql = format!("SELECT to_user_id FROM {}", shard.table("messages"));
+        let rows = int_rows(shard.db(), &sql).await;
+        for r in &rows {
+            assert_eq!(layout.slot_of(r[0]), shard.slot, "message to {}", r[0]);
+        }
+        used += usize::from(!rows.is_empty());
+    }
+    assert!(used >= 2);
+    assert_templates_empty(&shards, fanone_chat::SHARDED).await;
 }

@@ -28,9 +28,15 @@ async fn start() -> Svc {
         ..Default::default()
     };
     let rpc = fanone_testkit::rpc_kit().await;
-    let handler = fanone_interaction::open(&url, 1, &tuning, &Default::default(), rpc.jobs())
-        .await
-        .unwrap();
+    let handler = fanone_interaction::open(
+        &fanone_config::ShardSpec::single(url),
+        1,
+        &tuning,
+        &Default::default(),
+        rpc.jobs(),
+    )
+    .await
+    .unwrap();
     let domain = handler.service().clone();
     fanone_testkit::serve_thrift(
         &rpc,

@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
-use fanone_counter::Counters;
 use fanone_interaction::Migrator;
 use fanone_interaction::store::{
     CommentRecord, InteractionStore, NewComment, Removed, SeaInteractionStore, StoreError, Target,
     Thread, Window, counter,
 };
+use fanone_shard::Shards;
+use fanone_testkit::shards::{assert_templates_empty, int_rows};
 use sea_orm::ConnectionTrait;
 
 const ALL: Window = Window {
@@ -243,7 +244,7 @@ async fn comments(store: &SeaInteractionStore) {
 
 /// Many users like and unlike at once while settling runs: counted exactly, and
 /// settling never fails for contention (it waits for the writers instead).
-async fn concurrent_likes(store: &SeaInteractionStore, counters: Counters) {
+async fn concurrent_likes(store: &SeaInteractionStore) {
     const V: i64 = 900;
     let mut tasks = Vec::new();
     for user in 1..=40i64 {
@@ -262,7 +263,7 @@ async fn concurrent_likes(store: &SeaInteractionStore, counters: Counters) {
     }
     let mut settled = 0;
     while !tasks.iter().all(|t| t.is_finished()) {
-        counters.settle().await.expect("settle under load");
+        store.settle().await.expect("settle under load");
         settled += 1;
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
@@ -317,33 +318,101 @@ async fn replies_race_delete(store: &SeaInteractionStore) {
     }
 }
 
-/// The whole suite, with each like its own transaction and with group commit.
-async fn exercise(url: &str) {
-    let db = fanone_testkit::migrated::<Migrator>(url).await;
-    let counters = Counters::new(db.clone());
-    let store = SeaInteractionStore::new(db.clone(), counters.clone());
-    likes(&store).await;
-    comments(&store).await;
-    concurrent_likes(&store, counters.clone()).await;
-    replies_race_delete(&store).await;
-    // the same checks again (their ids are reused: clear the tables first)
-    for table in ["likes", "comments", "counter_events", "counters"] {
-        db.execute_unprepared(&format!("DELETE FROM {table}"))
+/// Every row sits in the slot its owning key routes to: likes, comments and their
+/// counters by video, comment homes by comment id; the template tables stay empty.
+async fn placement(store: &SeaInteractionStore, shards: &Shards) {
+    let layout = shards.layout();
+    for v in 0..40i64 {
+        let video = 7_000_000 + v * 4_194_304; // snowflake-like ids
+        store.like(1, Target::Video(video), v).await.unwrap();
+        let c = store
+            .insert_comment(&new_comment(8_000_000 + v, 2, Thread::Video(video), v))
             .await
             .unwrap();
+        store.like(3, Target::Comment(c.id), v).await.unwrap();
     }
-    let jobs = fanone_jobs::Jobs::new();
-    let store = SeaInteractionStore::new(db, counters.clone()).with_group_commit(&jobs);
+    let video_of = |c: i64| 7_000_000 + (c - 8_000_000) * 4_194_304;
+    let mut used = 0;
+    for shard in shards.all() {
+        let select = |cols: &str, t: &str| format!("SELECT {cols} FROM {}", shard.table(t));
+        let comments = int_rows(shard.db(), &select("id, video_id", "comments")).await;
+        for r in &comments {
+            assert_eq!(layout.slot_of(r[1]), shard.slot, "comment {}", r[0]);
+        }
+        for r in int_rows(shard.db(), &select("kind, target_id", "likes")).await {
+            let video = if r[0] == 1 { r[1] } else { video_of(r[1]) };
+            assert_eq!(layout.slot_of(video), shard.slot, "like on {}", r[1]);
+        }
+        for r in int_rows(shard.db(), &select("id, video_id", "comment_homes")).await {
+            assert_eq!(layout.slot_of(r[0]), shard.slot, "home of {}", r[0]);
+            assert_eq!(r[1], video_of(r[0]));
+        }
+        for r in int_rows(shard.db(), &select("kind, target_id", "counter_events")).await {
+            let by_video = [counter::VIDEO_LIKES, counter::VIDEO_COMMENTS].map(i64::from);
+            let video = if by_video.contains(&r[0]) {
+                r[1]
+            } else {
+                video_of(r[1])
+            };
+            assert_eq!(layout.slot_of(video), shard.slot, "counter {r:?}");
+        }
+        used += usize::from(!comments.is_empty());
+    }
+    assert!(
+        used >= 3,
+        "40 videos over {} slots used only {used}",
+        layout.slots()
+    );
+    assert_templates_empty(shards, fanone_interaction::SHARDED).await;
+    // counts and lists read back through the routing
+    assert_eq!(store.liked_videos(1, ALL).await.unwrap().1, 40);
+    let first = 7_000_000;
+    assert_eq!(count(store, counter::VIDEO_LIKES, first).await, 1);
+    assert_eq!(count(store, counter::VIDEO_COMMENTS, first).await, 1);
+    assert_eq!(count(store, counter::COMMENT_LIKES, 8_000_000).await, 1);
+}
+
+/// Empty every table of every slot (the suites reuse their ids).
+async fn clear(shards: &Shards) {
+    for shard in shards.all() {
+        for table in fanone_interaction::SHARDED {
+            shard
+                .db()
+                .execute_unprepared(&format!("DELETE FROM {}", shard.table(table)))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// The whole suite, with each like its own transaction and with group commit.
+async fn exercise(shards: Shards) {
+    let store = SeaInteractionStore::new(shards.clone());
     likes(&store).await;
     comments(&store).await;
-    concurrent_likes(&store, counters).await;
+    concurrent_likes(&store).await;
     replies_race_delete(&store).await;
+    clear(&shards).await;
+    let jobs = fanone_jobs::Jobs::new();
+    let store = SeaInteractionStore::new(shards.clone()).with_group_commit(&jobs);
+    likes(&store).await;
+    comments(&store).await;
+    concurrent_likes(&store).await;
+    replies_race_delete(&store).await;
+    if shards.layout().is_sharded() {
+        clear(&shards).await;
+        placement(&store, &shards).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_store() {
     let dir = tempfile::tempdir().unwrap();
-    exercise(&fanone_testkit::sqlite_database(dir.path(), "interaction")).await;
+    let url = fanone_testkit::sqlite_database(dir.path(), "interaction");
+    exercise(Shards::single(
+        fanone_testkit::migrated::<Migrator>(&url).await,
+    ))
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -351,5 +420,28 @@ async fn mariadb_store() {
     let Some(url) = fanone_testkit::mysql_database("fanone_interaction_store").await else {
         return;
     };
-    exercise(&url).await;
+    exercise(Shards::single(
+        fanone_testkit::migrated::<Migrator>(&url).await,
+    ))
+    .await;
+}
+
+/// The same suite on 2 databases × 2 tables, and every row where the rule says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mariadb_sharded_store() {
+    let Some(urls) = fanone_testkit::mysql_databases("fanone_interaction_shard", 2).await else {
+        return;
+    };
+    let sharded = fanone_interaction::SHARDED;
+    // twice: creating the shards' tables again at the next start is a no-op
+    drop(
+        Shards::connect_and_migrate::<Migrator>(&urls, 2, sharded)
+            .await
+            .unwrap(),
+    );
+    let shards = Shards::connect_and_migrate::<Migrator>(&urls, 2, sharded)
+        .await
+        .unwrap();
+    assert_eq!(shards.layout().slots(), 4);
+    exercise(shards).await;
 }

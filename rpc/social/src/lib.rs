@@ -11,35 +11,37 @@ pub mod store;
 
 use std::{sync::Arc, time::Duration};
 
-use fanone_config::Tuning;
-use fanone_counter::Counters;
+use fanone_config::{ShardSpec, Tuning};
+use fanone_shard::Shards;
 use sea_orm::DbErr;
 
 pub use handler::Handler;
 pub use service::SocialService;
-pub use store::{Migrator, SeaSocialStore};
+pub use store::{Migrator, SHARDED, SeaSocialStore};
 
-/// Connect to the service's own database, migrate it, start the counter settler,
-/// and build the handler.
+/// Connect to the service's databases (`spec`: its sharded tables' layout), migrate
+/// them, start the counter settler, and build the handler.
 pub async fn open(
-    database_url: &str,
+    spec: &ShardSpec,
     _node_id: u16,
     tuning: &Tuning,
     jobs: &fanone_jobs::Jobs,
 ) -> Result<Handler<SeaSocialStore>, DbErr> {
-    let db = fanone_db::connect_and_migrate::<Migrator>(database_url).await?;
-    Arc::new(Counters::new(db.clone())).settle_every(
+    let shards = Shards::connect_and_migrate::<Migrator>(&spec.urls, spec.tables, SHARDED).await?;
+    let store = SeaSocialStore::new(shards);
+    fanone_counter::settle_every(
+        store.counters().to_vec(),
         jobs,
         "social-settle",
         Duration::from_millis(tuning.settle_interval_ms),
     );
-    let svc = SocialService::new(SeaSocialStore::new(db));
+    let svc = SocialService::new(store);
     Ok(Handler::new(Arc::new(svc)))
 }
 
-/// Apply the service's migrations.
-pub async fn migrate(database_url: &str) -> Result<(), DbErr> {
-    fanone_db::connect_and_migrate::<Migrator>(database_url)
+/// Apply the service's migrations (and create the shards' tables).
+pub async fn migrate(spec: &ShardSpec) -> Result<(), DbErr> {
+    Shards::connect_and_migrate::<Migrator>(&spec.urls, spec.tables, SHARDED)
         .await
         .map(drop)
 }

@@ -10,9 +10,14 @@ async fn start() -> (SocialServiceClient, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = fanone_testkit::sqlite_database(dir.path(), "social");
     let rpc = fanone_testkit::rpc_kit().await;
-    let handler = fanone_social::open(&url, 1, &Default::default(), rpc.jobs())
-        .await
-        .unwrap();
+    let handler = fanone_social::open(
+        &fanone_config::ShardSpec::single(url),
+        1,
+        &Default::default(),
+        rpc.jobs(),
+    )
+    .await
+    .unwrap();
     fanone_testkit::serve_thrift(
         &rpc,
         "social",

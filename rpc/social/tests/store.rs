@@ -1,7 +1,9 @@
 //! The same repository tests against SQLite and MariaDB (when configured).
 
+use fanone_shard::Shards;
 use fanone_social::Migrator;
 use fanone_social::store::{SeaSocialStore, SocialStore, StoreError, counter_kind};
+use fanone_testkit::shards::{assert_templates_empty, int_rows};
 
 async fn exercise(store: SeaSocialStore) {
     // 1 follows 2, 3, 4; 2 and 3 follow 1 back; 4 follows 2
@@ -56,7 +58,7 @@ async fn exercise(store: SeaSocialStore) {
     assert_eq!(store.count(counter_kind::FOLLOWING, 2).await.unwrap(), 0);
 
     // counts stay exact across settling
-    store.counters().settle().await.unwrap();
+    fanone_counter::settle_all(store.counters()).await.unwrap();
     assert_eq!(store.count(counter_kind::FOLLOWING, 1).await.unwrap(), 3);
     assert_eq!(store.count(counter_kind::FOLLOWERS, 1).await.unwrap(), 1);
     store.follow(2, 1, 600).await.unwrap();
@@ -86,7 +88,7 @@ async fn sqlite_store() {
     let dir = tempfile::tempdir().unwrap();
     let url = fanone_testkit::sqlite_database(dir.path(), "social");
     let db = fanone_testkit::migrated::<Migrator>(&url).await;
-    exercise(SeaSocialStore::new(db)).await;
+    exercise(SeaSocialStore::new(Shards::single(db))).await;
 }
 
 #[tokio::test]
@@ -95,5 +97,68 @@ async fn mariadb_store() {
         return;
     };
     let db = fanone_testkit::migrated::<Migrator>(&url).await;
-    exercise(SeaSocialStore::new(db)).await;
+    exercise(SeaSocialStore::new(Shards::single(db))).await;
+}
+
+/// The suite on 2 databases × 2 tables; a user followed from every slot; every
+/// edge in its follower's slot.
+#[tokio::test]
+async fn mariadb_sharded_store() {
+    let Some(urls) = fanone_testkit::mysql_databases("fanone_social_shard", 2).await else {
+        return;
+    };
+    let sharded = fanone_social::SHARDED;
+    drop(
+        Shards::connect_and_migrate::<Migrator>(&urls, 2, sharded)
+            .await
+            .unwrap(),
+    );
+    let shards = Shards::connect_and_migrate::<Migrator>(&urls, 2, sharded)
+        .await
+        .unwrap();
+    let store = SeaSocialStore::new(shards.clone());
+    exercise(store.clone()).await;
+
+    // 30 followers of one star, followed at distinct times; every 3rd followed back
+    const STAR: i64 = 500;
+    for f in 0..30i64 {
+        store.follow(1_000 + f, STAR, 10_000 + f).await.unwrap();
+        if f % 3 == 0 {
+            store.follow(STAR, 1_000 + f, 20_000 + f).await.unwrap();
+        }
+    }
+    let newest: Vec<i64> = (1_000..1_030).rev().collect();
+    assert_eq!(store.followers(STAR, 0, 100).await.unwrap(), newest);
+    assert_eq!(store.followers(STAR, 7, 5).await.unwrap(), newest[7..12]);
+    assert_eq!(
+        store.count(counter_kind::FOLLOWERS, STAR).await.unwrap(),
+        30
+    );
+    fanone_counter::settle_all(store.counters()).await.unwrap();
+    assert_eq!(
+        store.count(counter_kind::FOLLOWERS, STAR).await.unwrap(),
+        30
+    );
+    let friends: Vec<i64> = (1_000..1_030)
+        .rev()
+        .filter(|f| (f - 1_000) % 3 == 0)
+        .collect();
+    assert_eq!(store.friends(STAR, 0, 100).await.unwrap(), friends);
+    assert_eq!(store.friends(STAR, 2, 3).await.unwrap(), friends[2..5]);
+    assert_eq!(store.count_friends(STAR).await.unwrap(), 10);
+    assert!(store.mutual(STAR, 1_003).await.unwrap());
+    assert!(!store.mutual(STAR, 1_004).await.unwrap());
+
+    let layout = shards.layout();
+    let mut used = 0;
+    for shard in shards.all() {
+        let sql = format!("SELECT follower_id FROM {}", shard.table("follows"));
+        let rows = int_rows(shard.db(), &sql).await;
+        for r in &rows {
+            assert_eq!(layout.slot_of(r[0]), shard.slot, "edge of {}", r[0]);
+        }
+        used += usize::from(!rows.is_empty());
+    }
+    assert_eq!(used, 4, "31 followers spread over all 4 slots");
+    assert_templates_empty(&shards, fanone_social::SHARDED).await;
 }

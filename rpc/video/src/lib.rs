@@ -34,7 +34,8 @@ pub async fn open(
 ) -> Result<Handler<SeaVideoStore>, DbErr> {
     let db = fanone_db::connect_and_migrate::<Migrator>(database_url).await?;
     let store = SeaVideoStore::new(db);
-    store.counters().settle_every(
+    fanone_counter::settle_every(
+        vec![store.counters().as_ref().clone()],
         jobs,
         "video-settle",
         Duration::from_millis(tuning.settle_interval_ms),

@@ -223,9 +223,12 @@ async fn exercise(store: SeaVideoStore) {
 
     // many concurrent visits, settled while they run: nothing lost or doubled
     let settler = fanone_jobs::Jobs::new();
-    store
-        .counters()
-        .settle_every(&settler, "test-settle", std::time::Duration::from_millis(5));
+    fanone_counter::settle_every(
+        vec![store.counters().as_ref().clone()],
+        &settler,
+        "test-settle",
+        std::time::Duration::from_millis(5),
+    );
     let mut tasks = Vec::new();
     for _ in 0..4 {
         let store = store.clone();

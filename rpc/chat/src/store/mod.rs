@@ -8,7 +8,7 @@ mod sea;
 use std::future::Future;
 
 pub use migration::Migrator;
-pub use sea::SeaChatStore;
+pub use sea::{SHARDED, SeaChatStore};
 
 /// A stored private message.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,21 +1,51 @@
-//! `ChatStore` over sea-orm: one implementation for SQLite and MySQL protocol.
+//! `ChatStore` over sea-orm: one implementation for SQLite and MySQL protocol,
+//! unsharded or split over N databases × M tables (`fanone_shard`).
+//!
+//! **Placement**: a message lives in its recipient's slot, so the hot paths — a
+//! user's unread messages at connect, marking pushed messages read — are one slot's
+//! queries; a conversation's history is the union of its two users' slots (one slot
+//! when both route to the same one).
 
+use fanone_shard::{Place, Shard, Shards};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
-    sea_query::Expr,
+    ActiveValue::Set,
+    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    sea_query::{Expr, ExprTrait},
 };
 
 use super::{ChatStore, MessageRecord, StoreError, entity};
 
+/// The name of the one sharded table, created per slot.
+pub const SHARDED: &[&str] = &["messages"];
+
 #[derive(Clone)]
 pub struct SeaChatStore {
-    db: DatabaseConnection,
+    shards: Shards,
 }
 
 impl SeaChatStore {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(shards: Shards) -> Self {
+        Self { shards }
+    }
+
+    /// The slots holding the conversation of `a` and `b` (each user's incoming
+    /// messages), once each.
+    fn conversation(&self, a: i64, b: i64) -> Vec<Shard<'_>> {
+        let (sa, sb) = (self.shards.of(a), self.shards.of(b));
+        if sa.slot == sb.slot {
+            vec![sa]
+        } else {
+            vec![sa, sb]
+        }
+    }
+
+    /// Messages between `lo` and `hi` in one slot.
+    fn between(shard: Shard<'_>, lo: i64, hi: i64) -> sea_orm::Select<entity::Entity> {
+        entity::Entity::find()
+            .on(shard)
+            .filter(entity::Column::UserLo.eq(lo))
+            .filter(entity::Column::UserHi.eq(hi))
     }
 }
 
@@ -32,7 +62,7 @@ fn to_record(m: entity::Model) -> MessageRecord {
 
 /// The conversation key of a pair: the same for both directions.
 fn pair(a: i64, b: i64) -> (i64, i64) {
-    (a.min(b), a.max(b))
+    (std::cmp::min(a, b), std::cmp::max(a, b))
 }
 
 impl ChatStore for SeaChatStore {
@@ -48,8 +78,10 @@ impl ChatStore for SeaChatStore {
             created_at: Set(m.created_at),
             read_at: Set(m.read_at),
         };
+        let shard = self.shards.of(m.to_user_id);
         entity::Entity::insert(row)
-            .exec_without_returning(&self.db)
+            .on(shard)
+            .exec_without_returning(shard.db())
             .await?;
         Ok(())
     }
@@ -62,26 +94,40 @@ impl ChatStore for SeaChatStore {
         limit: u64,
     ) -> Result<Vec<MessageRecord>, StoreError> {
         let (lo, hi) = pair(a, b);
-        Ok(entity::Entity::find()
-            .filter(entity::Column::UserLo.eq(lo))
-            .filter(entity::Column::UserHi.eq(hi))
-            .order_by_desc(entity::Column::Id)
-            .offset(offset)
-            .limit(limit)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(to_record)
-            .collect())
+        let slots = self.conversation(a, b);
+        let (skip, upto) = if slots.len() == 1 {
+            (offset, limit)
+        } else {
+            // each slot's first offset+limit, merged and cut
+            (0, offset.saturating_add(limit))
+        };
+        let mut per_slot = Vec::with_capacity(slots.len());
+        for shard in slots {
+            per_slot.push(
+                Self::between(shard, lo, hi)
+                    .order_by_desc(entity::Column::Id)
+                    .offset(skip)
+                    .limit(upto)
+                    .all(shard.db())
+                    .await?,
+            );
+        }
+        let rows = if per_slot.len() == 1 {
+            per_slot.pop().unwrap_or_default()
+        } else {
+            fanone_shard::merge_page(per_slot, offset as usize, limit as usize, |x, y| {
+                y.id.cmp(&x.id)
+            })
+        };
+        Ok(rows.into_iter().map(to_record).collect())
     }
 
     async fn count_between(&self, a: i64, b: i64) -> Result<i64, StoreError> {
         let (lo, hi) = pair(a, b);
-        let n = entity::Entity::find()
-            .filter(entity::Column::UserLo.eq(lo))
-            .filter(entity::Column::UserHi.eq(hi))
-            .count(&self.db)
-            .await?;
+        let mut n = 0;
+        for shard in self.conversation(a, b) {
+            n += Self::between(shard, lo, hi).count(shard.db()).await?;
+        }
         Ok(n as i64)
     }
 
@@ -92,17 +138,19 @@ impl ChatStore for SeaChatStore {
         limit: u64,
         now: i64,
     ) -> Result<Vec<MessageRecord>, StoreError> {
+        let shard = self.shards.of(to);
         // SQLite: take the write lock up front (BEGIN IMMEDIATE), so two concurrent
         // takers queue instead of failing on upgrade. MySQL: FOR UPDATE locks the rows
         // read, so a concurrent taker waits and then finds them read.
-        let txn = self
-            .db
+        let txn = shard
+            .db()
             .begin_with_options(TransactionOptions {
                 sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
                 ..Default::default()
             })
             .await?;
         let mut q = entity::Entity::find()
+            .on(shard)
             .filter(entity::Column::ToUserId.eq(to))
             .filter(entity::Column::ReadAt.is_null());
         if let Some(from) = from {
@@ -119,8 +167,9 @@ impl ChatStore for SeaChatStore {
             return Ok(Vec::new());
         }
         entity::Entity::update_many()
+            .on(shard)
             .col_expr(entity::Column::ReadAt, Expr::value(now))
-            .filter(entity::Column::Id.is_in(rows.iter().map(|m| m.id)))
+            .filter(Expr::col(entity::Column::Id).is_in(rows.iter().map(|m| m.id)))
             .exec(&txn)
             .await?;
         txn.commit().await?;
@@ -137,12 +186,14 @@ impl ChatStore for SeaChatStore {
         if ids.is_empty() {
             return Ok(0);
         }
+        let shard = self.shards.of(to);
         let res = entity::Entity::update_many()
+            .on(shard)
             .col_expr(entity::Column::ReadAt, Expr::value(now))
-            .filter(entity::Column::Id.is_in(ids.iter().copied()))
-            .filter(entity::Column::ToUserId.eq(to))
-            .filter(entity::Column::ReadAt.is_null())
-            .exec(&self.db)
+            .filter(Expr::col(entity::Column::Id).is_in(ids.iter().copied()))
+            .filter(Expr::col(entity::Column::ToUserId).eq(to))
+            .filter(Expr::col(entity::Column::ReadAt).is_null())
+            .exec(shard.db())
             .await?;
         Ok(res.rows_affected)
     }

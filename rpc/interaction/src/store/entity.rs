@@ -45,3 +45,22 @@ pub mod comment {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod home {
+    //! Where a comment lives when the tables are sharded: comments are placed by
+    //! their video, but replies, likes and deletions name only the comment.
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "comment_homes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i64,
+        pub video_id: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

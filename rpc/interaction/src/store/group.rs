@@ -10,13 +10,16 @@
 //! durable as before; when the commit fails, every like of the batch gets the error
 //! (none was acknowledged). One user's likes keep their order (one queue, one writer).
 //!
-//! The writer is a background job owned by the service's `Jobs`; a call made while it
-//! is stopping gets an error, never a silent drop.
+//! With sharded tables there is one writer per database (a transaction lives in one
+//! database); each like is applied to its own slot's tables.
+//!
+//! The writers are background jobs owned by the service's `Jobs`; a call made while
+//! they stop gets an error, never a silent drop.
 
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+use sea_orm::{DatabaseTransaction, DbErr, TransactionTrait};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{StoreError, Target};
+use super::{StoreError, Target, sea::SeaInteractionStore};
 
 /// Most likes written in one transaction; more waiting go in the next one.
 pub const MAX_BATCH: usize = 256;
@@ -30,41 +33,53 @@ pub(super) enum Change {
 }
 
 struct Op {
+    slot: usize,
     user_id: i64,
     target: Target,
     change: Change,
     done: oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// The queue in front of the writer task.
+/// The queues in front of the writer tasks, one per database.
 #[derive(Clone)]
 pub(super) struct LikeWriter {
-    tx: mpsc::Sender<Op>,
+    txs: Vec<mpsc::Sender<Op>>,
+    layout: fanone_shard::Layout,
 }
 
 impl LikeWriter {
-    /// Start the writer as a job of `jobs`.
-    pub(super) fn start(db: DatabaseConnection, jobs: &fanone_jobs::Jobs) -> Self {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        jobs.spawn("interaction-like-writer", move |_| run(db, rx));
-        Self { tx }
+    /// Start a writer per database of `store` as jobs of `jobs`.
+    pub(super) fn start(store: SeaInteractionStore, jobs: &fanone_jobs::Jobs) -> Self {
+        let layout = store.shards().layout();
+        let txs = (0..layout.databases())
+            .map(|db| {
+                let (tx, rx) = mpsc::channel(QUEUE);
+                let store = store.clone();
+                jobs.spawn("interaction-like-writer", move |_| run(store, db, rx));
+                tx
+            })
+            .collect();
+        Self { txs, layout }
     }
 
-    /// Queue a change and wait until its batch is committed (or failed).
+    /// Queue a change to slot `slot` and wait until its batch is committed (or failed).
     pub(super) async fn write(
         &self,
+        slot: usize,
         user_id: i64,
         target: Target,
         change: Change,
     ) -> Result<(), StoreError> {
         let (done, answer) = oneshot::channel();
         let op = Op {
+            slot,
             user_id,
             target,
             change,
             done,
         };
-        self.tx.send(op).await.map_err(|_| stopping())?;
+        let tx = &self.txs[self.layout.database_of(slot)];
+        tx.send(op).await.map_err(|_| stopping())?;
         answer.await.map_err(|_| stopping())?
     }
 }
@@ -73,23 +88,23 @@ fn stopping() -> StoreError {
     StoreError::Db(DbErr::Custom("the like writer is stopping".into()))
 }
 
-async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<Op>) {
+async fn run(store: SeaInteractionStore, db: usize, mut rx: mpsc::Receiver<Op>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        tracing::trace!(likes = batch.len(), "like batch");
-        write_batch(&db, &mut batch).await;
+        tracing::trace!(likes = batch.len(), db, "like batch");
+        write_batch(&store, db, &mut batch).await;
     }
 }
 
-/// Write and answer every op of `batch` (emptied).
-async fn write_batch(db: &DatabaseConnection, batch: &mut Vec<Op>) {
-    let txn = match fanone_db::begin_write(db).await {
+/// Write and answer every op of `batch` (emptied), all of database `db`.
+async fn write_batch(store: &SeaInteractionStore, db: usize, batch: &mut Vec<Op>) {
+    let txn = match fanone_db::begin_write(&store.shards().databases()[db]).await {
         Ok(txn) => txn,
         Err(e) => return fail_all(batch, &e),
     };
     let mut results = Vec::with_capacity(batch.len());
     for op in batch.iter() {
-        match apply(&txn, op).await {
+        match apply(&txn, store, op).await {
             Ok(r) => results.push(r),
             // the transaction itself broke: nothing of the batch is kept
             Err(e) => {
@@ -109,11 +124,16 @@ async fn write_batch(db: &DatabaseConnection, batch: &mut Vec<Op>) {
 
 /// One op in its own savepoint. The outer error is for a broken transaction; the
 /// inner result is the op's own answer.
-async fn apply(txn: &DatabaseTransaction, op: &Op) -> Result<Result<(), StoreError>, DbErr> {
+async fn apply(
+    txn: &DatabaseTransaction,
+    store: &SeaInteractionStore,
+    op: &Op,
+) -> Result<Result<(), StoreError>, DbErr> {
     let sp = txn.begin().await?;
+    let at = store.at(op.slot);
     let r = match op.change {
-        Change::Like { now } => super::sea::like_in(&sp, op.user_id, op.target, now).await,
-        Change::Unlike => super::sea::unlike_in(&sp, op.user_id, op.target).await,
+        Change::Like { now } => super::sea::like_in(&sp, at, op.user_id, op.target, now).await,
+        Change::Unlike => super::sea::unlike_in(&sp, at, op.user_id, op.target).await,
     };
     match r {
         Ok(()) => sp.commit().await?,

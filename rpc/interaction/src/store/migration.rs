@@ -10,9 +10,19 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(fanone_counter::CreateCounterTables),
             Box::new(CreateLikesAndComments),
+            Box::new(CreateCommentHomes),
         ]
     }
 }
+
+/// The tables split across shards (`fanone_shard`), created per slot from these.
+pub const SHARDED: &[&str] = &[
+    "likes",
+    "comments",
+    "comment_homes",
+    "counters",
+    "counter_events",
+];
 
 /// Named explicitly: `DeriveMigrationName` takes the file name, which would not be
 /// unique once a second migration lives in this file.
@@ -138,6 +148,50 @@ impl MigrationTrait for CreateLikesAndComments {
         m.drop_table(Table::drop().table(Comments::Table).to_owned())
             .await?;
         m.drop_table(Table::drop().table(Likes::Table).to_owned())
+            .await
+    }
+}
+
+struct CreateCommentHomes;
+
+impl MigrationName for CreateCommentHomes {
+    fn name(&self) -> &str {
+        "m0002_create_comment_homes"
+    }
+}
+
+#[derive(DeriveIden)]
+enum CommentHomes {
+    Table,
+    Id,
+    VideoId,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateCommentHomes {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(CommentHomes::Table)
+                .if_not_exists()
+                .col(
+                    ColumnDef::new(CommentHomes::Id)
+                        .big_integer()
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(
+                    ColumnDef::new(CommentHomes::VideoId)
+                        .big_integer()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(CommentHomes::Table).to_owned())
             .await
     }
 }

@@ -10,7 +10,7 @@ mod sea;
 use std::{collections::HashMap, collections::HashSet, future::Future};
 
 pub use group::MAX_BATCH as MAX_LIKE_BATCH;
-pub use migration::Migrator;
+pub use migration::{Migrator, SHARDED};
 pub use sea::SeaInteractionStore;
 
 /// Counter kinds of the interaction service (`counters.kind`).

@@ -1,4 +1,5 @@
-//! `InteractionStore` over sea-orm: one implementation for SQLite and MySQL protocol.
+//! `InteractionStore` over sea-orm: one implementation for SQLite and MySQL protocol,
+//! unsharded or split over N databases × M tables (`fanone_shard`).
 //!
 //! Writes run in [`begin_write`] transactions. On SQLite that is `BEGIN IMMEDIATE`:
 //! the write lock is taken up front, so writers are serialised and every read inside
@@ -7,20 +8,29 @@
 //! committed row and hold it until commit — a reply and the deletion of its parent
 //! are serialised on the parent's row; READ COMMITTED avoids gap locks, so these
 //! writers cannot deadlock on index gaps.
+//!
+//! **Placement.** Everything about a video lives in the video's slot: its likes, its
+//! comments (replies too), the likes of those comments, and every counter they move —
+//! so each change is one transaction in one database, and a video's comment page and
+//! counts are one slot's queries. A comment named by id alone (reply, like, delete)
+//! is found through `comment_homes` (id → video, placed by the comment id), written
+//! before the comment. The one list that spans slots is a user's liked videos.
 
 use std::collections::{HashMap, HashSet};
 
 use fanone_counter::Counters;
+use fanone_shard::{Place, Shard, Shards};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, sea_query::Expr,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait},
 };
 
 use super::{
     CommentRecord, InteractionStore, NewComment, Removed, StoreError, Target, Thread, Window,
     counter,
-    entity::comment,
-    entity::like,
+    entity::{comment, home, like},
     group::{Change, LikeWriter},
 };
 
@@ -29,30 +39,154 @@ const CHUNK: usize = 500;
 
 #[derive(Clone)]
 pub struct SeaInteractionStore {
-    db: DatabaseConnection,
-    counters: Counters,
+    shards: Shards,
+    /// The counters of each slot, by slot.
+    counters: Vec<Counters>,
     /// Group commit of likes (`group.rs`); without it each like is a transaction.
     likes: Option<LikeWriter>,
 }
 
+/// One slot's tables, as a write transaction sees them.
+#[derive(Clone, Copy)]
+pub(super) struct At<'a> {
+    pub(super) shard: Shard<'a>,
+    pub(super) counters: &'a Counters,
+}
+
 impl SeaInteractionStore {
-    pub fn new(db: DatabaseConnection, counters: Counters) -> Self {
+    pub fn new(shards: Shards) -> Self {
+        let counters = Counters::per_slot(&shards);
         Self {
-            db,
+            shards,
             counters,
             likes: None,
         }
     }
 
-    /// Write likes and unlikes that arrive together in one transaction, by a writer
-    /// job owned by `jobs`.
+    /// Write likes and unlikes that arrive together in one transaction per database,
+    /// by writer jobs owned by `jobs`.
     pub fn with_group_commit(mut self, jobs: &fanone_jobs::Jobs) -> Self {
-        self.likes = Some(LikeWriter::start(self.db.clone(), jobs));
+        self.likes = Some(LikeWriter::start(self.clone(), jobs));
         self
     }
 
-    async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
-        fanone_db::begin_write(&self.db).await
+    /// Every slot's counters (settled together by the service's job).
+    pub fn counters(&self) -> &[Counters] {
+        &self.counters
+    }
+
+    pub(super) fn shards(&self) -> &Shards {
+        &self.shards
+    }
+
+    pub(super) fn at(&self, slot: usize) -> At<'_> {
+        At {
+            shard: self.shards.at(slot),
+            counters: &self.counters[slot],
+        }
+    }
+
+    /// The slot of everything about video `video`.
+    fn of_video(&self, video: i64) -> At<'_> {
+        self.at(self.shards.layout().slot_of(video))
+    }
+
+    /// The slot a like on `target` lives in (a comment's: its video's). `None` for a
+    /// comment without a home (never stored).
+    async fn slot_of_target(&self, target: Target) -> Result<Option<usize>, DbErr> {
+        let video = match target {
+            Target::Video(v) => Some(v),
+            Target::Comment(c) => self.home(c).await?,
+        };
+        Ok(video.map(|v| self.shards.layout().slot_of(v)))
+    }
+
+    /// The video of comment `id` (unsharded: no lookup, every row is in slot 0).
+    async fn home(&self, id: i64) -> Result<Option<i64>, DbErr> {
+        Ok(self.homes(&[id]).await?.get(&id).copied())
+    }
+
+    /// The videos of comments `ids`, one query per slot of the homes. Unsharded the
+    /// answer is a placeholder video (0) for each id: slot 0 holds everything.
+    async fn homes(&self, ids: &[i64]) -> Result<HashMap<i64, i64>, DbErr> {
+        if !self.shards.layout().is_sharded() {
+            return Ok(ids.iter().map(|&id| (id, 0)).collect());
+        }
+        let mut out = HashMap::with_capacity(ids.len());
+        for (shard, ids) in self.shards.group(ids.iter().copied(), |&id| id) {
+            for chunk in ids.chunks(CHUNK) {
+                let rows: Vec<(i64, i64)> = home::Entity::find()
+                    .on(shard)
+                    .select_only()
+                    .column(home::Column::Id)
+                    .column(home::Column::VideoId)
+                    .filter(home::Column::Id.is_in(chunk.iter().copied()))
+                    .into_tuple()
+                    .all(shard.db())
+                    .await?;
+                out.extend(rows);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Record where comment `id` lives (sharded only), before the comment itself:
+    /// a committed comment always has a home; a home whose comment never committed
+    /// leads to nothing.
+    async fn set_home(&self, id: i64, video: i64) -> Result<(), DbErr> {
+        if !self.shards.layout().is_sharded() {
+            return Ok(());
+        }
+        let shard = self.shards.of(id);
+        let row = home::ActiveModel {
+            id: Set(id),
+            video_id: Set(video),
+        };
+        match home::Entity::insert(row)
+            .on(shard)
+            .exec_without_returning(shard.db())
+            .await
+        {
+            Err(e) if !fanone_db::is_unique_violation(&e) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// `ids` (of comments) grouped by the slot of their video; unknown ones dropped.
+    async fn comments_by_slot(&self, ids: &[i64]) -> Result<Vec<(usize, Vec<i64>)>, DbErr> {
+        let homes = self.homes(ids).await?;
+        let layout = self.shards.layout();
+        let mut by: HashMap<usize, Vec<i64>> = HashMap::new();
+        for &id in ids {
+            if let Some(&video) = homes.get(&id) {
+                by.entry(layout.slot_of(video)).or_default().push(id);
+            }
+        }
+        Ok(by.into_iter().collect())
+    }
+
+    /// `ids` of `kind` grouped by slot: videos by their own id, comments by home.
+    async fn by_slot(&self, kind: i16, ids: &[i64]) -> Result<Vec<(usize, Vec<i64>)>, DbErr> {
+        if kind == Target::Video(0).kind() {
+            Ok(self
+                .shards
+                .group(ids.iter().copied(), |&id| id)
+                .into_iter()
+                .map(|(s, ids)| (s.slot, ids))
+                .collect())
+        } else {
+            self.comments_by_slot(ids).await
+        }
+    }
+
+    async fn write<T>(
+        &self,
+        at: At<'_>,
+        f: impl AsyncFnOnce(&DatabaseTransaction, At<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let txn = fanone_db::begin_write(at.shard.db()).await?;
+        let r = f(&txn, at).await;
+        finish(txn, r).await
     }
 }
 
@@ -69,24 +203,14 @@ fn to_record(m: comment::Model) -> CommentRecord {
     }
 }
 
-fn is_unique_violation(e: &DbErr) -> bool {
-    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
-}
-
-/// Whether comment `id` is live, read inside a write transaction.
-async fn comment_is_live<C: ConnectionTrait>(conn: &C, id: i64) -> Result<bool, DbErr> {
+/// Whether comment `id` is live, read inside a write transaction on its slot.
+async fn comment_is_live<C: ConnectionTrait>(conn: &C, at: At<'_>, id: i64) -> Result<bool, DbErr> {
     Ok(comment::Entity::find_by_id(id)
+        .on(at.shard)
         .filter(comment::Column::DeletedAt.is_null())
         .count(conn)
         .await?
         > 0)
-}
-
-fn like_filter(user_id: i64, target: Target) -> sea_orm::Condition {
-    sea_orm::Condition::all()
-        .add(like::Column::UserId.eq(user_id))
-        .add(like::Column::Kind.eq(target.kind()))
-        .add(like::Column::TargetId.eq(target.id()))
 }
 
 /// Commit on success. On failure roll back before answering, so the write lock
@@ -108,12 +232,13 @@ async fn finish<T>(txn: DatabaseTransaction, r: Result<T, StoreError>) -> Result
 
 pub(super) async fn like_in(
     txn: &DatabaseTransaction,
+    at: At<'_>,
     user_id: i64,
     target: Target,
     now: i64,
 ) -> Result<(), StoreError> {
     if let Target::Comment(id) = target
-        && !comment_is_live(txn, id).await?
+        && !comment_is_live(txn, at, id).await?
     {
         return Err(StoreError::NotFound);
     }
@@ -124,40 +249,54 @@ pub(super) async fn like_in(
         created_at: Set(now),
     };
     // the primary key, not a prior read, decides whether this is a second like
-    if let Err(e) = like::Entity::insert(row).exec_without_returning(txn).await {
-        return Err(if is_unique_violation(&e) {
+    if let Err(e) = like::Entity::insert(row)
+        .on(at.shard)
+        .exec_without_returning(txn)
+        .await
+    {
+        return Err(if fanone_db::is_unique_violation(&e) {
             StoreError::NoChange
         } else {
             e.into()
         });
     }
-    fanone_counter::add(txn, target.like_counter(), target.id(), 1).await?;
+    at.counters
+        .add(txn, target.like_counter(), target.id(), 1)
+        .await?;
     Ok(())
 }
 
 pub(super) async fn unlike_in(
     txn: &DatabaseTransaction,
+    at: At<'_>,
     user_id: i64,
     target: Target,
 ) -> Result<(), StoreError> {
     if let Target::Comment(id) = target
-        && !comment_is_live(txn, id).await?
+        && !comment_is_live(txn, at, id).await?
     {
         return Err(StoreError::NotFound);
     }
+    // unqualified columns: a delete cannot alias a shard's table
     let res = like::Entity::delete_many()
-        .filter(like_filter(user_id, target))
+        .on(at.shard)
+        .filter(Expr::col(like::Column::UserId).eq(user_id))
+        .filter(Expr::col(like::Column::Kind).eq(target.kind()))
+        .filter(Expr::col(like::Column::TargetId).eq(target.id()))
         .exec(txn)
         .await?;
     if res.rows_affected == 0 {
         return Err(StoreError::NoChange);
     }
-    fanone_counter::add(txn, target.like_counter(), target.id(), -1).await?;
+    at.counters
+        .add(txn, target.like_counter(), target.id(), -1)
+        .await?;
     Ok(())
 }
 
 async fn insert_comment_in(
     txn: &DatabaseTransaction,
+    at: At<'_>,
     c: &NewComment,
 ) -> Result<CommentRecord, StoreError> {
     let (video_id, parent_id) = match c.thread {
@@ -165,6 +304,7 @@ async fn insert_comment_in(
         Thread::Reply(parent_id) => {
             // lock the parent: its deletion cannot interleave with this reply
             let parent = comment::Entity::find_by_id(parent_id)
+                .on(at.shard)
                 .lock_exclusive()
                 .one(txn)
                 .await?
@@ -173,6 +313,16 @@ async fn insert_comment_in(
             (parent.video_id, parent_id)
         }
     };
+    insert_row(txn, at, c, video_id, parent_id).await
+}
+
+async fn insert_row(
+    txn: &DatabaseTransaction,
+    at: At<'_>,
+    c: &NewComment,
+    video_id: i64,
+    parent_id: i64,
+) -> Result<CommentRecord, StoreError> {
     let row = comment::Model {
         id: c.id,
         user_id: c.user_id,
@@ -184,23 +334,26 @@ async fn insert_comment_in(
         deleted_at: None,
     };
     comment::Entity::insert(comment::ActiveModel::from(row.clone()))
+        .on(at.shard)
         .exec_without_returning(txn)
         .await?;
     let mut changes = vec![(counter::VIDEO_COMMENTS, video_id, 1)];
     if parent_id != 0 {
         changes.push((counter::COMMENT_REPLIES, parent_id, 1));
     }
-    fanone_counter::add_many(txn, &changes).await?;
+    at.counters.add_many(txn, &changes).await?;
     Ok(to_record(row))
 }
 
 async fn delete_in(
     txn: &DatabaseTransaction,
+    at: At<'_>,
     author: i64,
     id: i64,
     now: i64,
 ) -> Result<Removed, StoreError> {
     let root = comment::Entity::find_by_id(id)
+        .on(at.shard)
         .lock_exclusive()
         .one(txn)
         .await?
@@ -217,6 +370,7 @@ async fn delete_in(
         let mut next = Vec::new();
         for chunk in level.chunks(CHUNK) {
             let children: Vec<(i64, i64)> = comment::Entity::find()
+                .on(at.shard)
                 .select_only()
                 .column(comment::Column::Id)
                 .column(comment::Column::ParentId)
@@ -238,10 +392,11 @@ async fn delete_in(
     }
     for chunk in removed.chunks(CHUNK) {
         comment::Entity::update_many()
+            .on(at.shard)
             .col_expr(comment::Column::DeletedAt, Expr::value(now))
             .col_expr(comment::Column::UpdatedAt, Expr::value(now))
-            .filter(comment::Column::Id.is_in(chunk.iter().copied()))
-            .filter(comment::Column::DeletedAt.is_null())
+            .filter(Expr::col(comment::Column::Id).is_in(chunk.iter().copied()))
+            .filter(Expr::col(comment::Column::DeletedAt).is_null())
             .exec(txn)
             .await?;
     }
@@ -254,7 +409,7 @@ async fn delete_in(
         .map(|(parent, d)| (counter::COMMENT_REPLIES, parent, d))
         .collect();
     changes.push((counter::VIDEO_COMMENTS, root.video_id, -count));
-    fanone_counter::add_many(txn, &changes).await?;
+    at.counters.add_many(txn, &changes).await?;
     Ok(Removed {
         video_id: root.video_id,
         comments: count as u64,
@@ -263,42 +418,67 @@ async fn delete_in(
 
 impl InteractionStore for SeaInteractionStore {
     async fn like(&self, user_id: i64, target: Target, now: i64) -> Result<(), StoreError> {
+        let slot = self
+            .slot_of_target(target)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         if let Some(w) = &self.likes {
-            return w.write(user_id, target, Change::Like { now }).await;
+            return w.write(slot, user_id, target, Change::Like { now }).await;
         }
-        let txn = self.begin_write().await?;
-        let r = like_in(&txn, user_id, target, now).await;
-        finish(txn, r).await
+        self.write(self.at(slot), async |txn, at| {
+            like_in(txn, at, user_id, target, now).await
+        })
+        .await
     }
 
     async fn unlike(&self, user_id: i64, target: Target) -> Result<(), StoreError> {
+        let slot = self
+            .slot_of_target(target)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         if let Some(w) = &self.likes {
-            return w.write(user_id, target, Change::Unlike).await;
+            return w.write(slot, user_id, target, Change::Unlike).await;
         }
-        let txn = self.begin_write().await?;
-        let r = unlike_in(&txn, user_id, target).await;
-        finish(txn, r).await
+        self.write(self.at(slot), async |txn, at| {
+            unlike_in(txn, at, user_id, target).await
+        })
+        .await
     }
 
+    /// Spans every slot (likes live with their videos): each slot's first
+    /// `offset + limit` rows and its total, merged.
     async fn liked_videos(&self, user_id: i64, w: Window) -> Result<(Vec<i64>, i64), StoreError> {
         let kind = Target::Video(0).kind();
-        let mine = || {
-            like::Entity::find()
-                .filter(like::Column::UserId.eq(user_id))
-                .filter(like::Column::Kind.eq(kind))
-        };
-        let ids: Vec<i64> = mine()
-            .select_only()
-            .column(like::Column::TargetId)
-            .order_by_desc(like::Column::CreatedAt)
-            .order_by_desc(like::Column::TargetId)
-            .offset(w.offset)
-            .limit(w.limit)
-            .into_tuple()
-            .all(&self.db)
+        let upto = w.offset.saturating_add(w.limit);
+        let per_slot = self
+            .shards
+            .scatter(|shard| async move {
+                let mine = || {
+                    like::Entity::find()
+                        .on(shard)
+                        .filter(like::Column::UserId.eq(user_id))
+                        .filter(like::Column::Kind.eq(kind))
+                };
+                let rows: Vec<(i64, i64)> = mine()
+                    .select_only()
+                    .column(like::Column::CreatedAt)
+                    .column(like::Column::TargetId)
+                    .order_by_desc(like::Column::CreatedAt)
+                    .order_by_desc(like::Column::TargetId)
+                    .limit(upto)
+                    .into_tuple()
+                    .all(shard.db())
+                    .await?;
+                let total = mine().count(shard.db()).await? as i64;
+                Ok((rows, total))
+            })
             .await?;
-        let total = mine().count(&self.db).await?;
-        Ok((ids, total as i64))
+        let total = per_slot.iter().map(|(_, t)| t).sum();
+        let rows = per_slot.into_iter().map(|(rows, _)| rows).collect();
+        // newest like first, ties: higher video id first
+        let page =
+            fanone_shard::merge_page(rows, w.offset as usize, w.limit as usize, |a, b| b.cmp(a));
+        Ok((page.into_iter().map(|(_, id)| id).collect(), total))
     }
 
     async fn liked_among(
@@ -308,31 +488,46 @@ impl InteractionStore for SeaInteractionStore {
         targets: &[i64],
     ) -> Result<HashSet<i64>, StoreError> {
         let mut out = HashSet::new();
-        for chunk in targets.chunks(CHUNK) {
-            let ids: Vec<i64> = like::Entity::find()
-                .select_only()
-                .column(like::Column::TargetId)
-                .filter(like::Column::UserId.eq(user_id))
-                .filter(like::Column::Kind.eq(kind))
-                .filter(like::Column::TargetId.is_in(chunk.iter().copied()))
-                .into_tuple()
-                .all(&self.db)
-                .await?;
-            out.extend(ids);
+        for (slot, targets) in self.by_slot(kind, targets).await? {
+            let shard = self.shards.at(slot);
+            for chunk in targets.chunks(CHUNK) {
+                let ids: Vec<i64> = like::Entity::find()
+                    .on(shard)
+                    .select_only()
+                    .column(like::Column::TargetId)
+                    .filter(like::Column::UserId.eq(user_id))
+                    .filter(like::Column::Kind.eq(kind))
+                    .filter(like::Column::TargetId.is_in(chunk.iter().copied()))
+                    .into_tuple()
+                    .all(shard.db())
+                    .await?;
+                out.extend(ids);
+            }
         }
         Ok(out)
     }
 
     async fn insert_comment(&self, c: &NewComment) -> Result<CommentRecord, StoreError> {
-        let txn = self.begin_write().await?;
-        let r = insert_comment_in(&txn, c).await;
-        finish(txn, r).await
+        let video = match c.thread {
+            Thread::Video(v) => v,
+            Thread::Reply(parent) => self.home(parent).await?.ok_or(StoreError::NotFound)?,
+        };
+        self.set_home(c.id, video).await?;
+        self.write(self.of_video(video), async |txn, at| {
+            insert_comment_in(txn, at, c).await
+        })
+        .await
     }
 
     async fn comment(&self, id: i64) -> Result<Option<CommentRecord>, StoreError> {
+        let Some(video) = self.home(id).await? else {
+            return Ok(None);
+        };
+        let at = self.of_video(video);
         Ok(comment::Entity::find_by_id(id)
+            .on(at.shard)
             .filter(comment::Column::DeletedAt.is_null())
-            .one(&self.db)
+            .one(at.shard.db())
             .await?
             .map(to_record))
     }
@@ -342,8 +537,10 @@ impl InteractionStore for SeaInteractionStore {
         video_id: i64,
         w: Window,
     ) -> Result<(Vec<CommentRecord>, i64), StoreError> {
+        let shard = self.of_video(video_id).shard;
         let live = || {
             comment::Entity::find()
+                .on(shard)
                 .filter(comment::Column::VideoId.eq(video_id))
                 .filter(comment::Column::ParentId.eq(0))
                 .filter(comment::Column::DeletedAt.is_null())
@@ -352,9 +549,9 @@ impl InteractionStore for SeaInteractionStore {
             .order_by_desc(comment::Column::Id)
             .offset(w.offset)
             .limit(w.limit)
-            .all(&self.db)
+            .all(shard.db())
             .await?;
-        let total = live().count(&self.db).await?;
+        let total = live().count(shard.db()).await?;
         Ok((rows.into_iter().map(to_record).collect(), total as i64))
     }
 
@@ -363,8 +560,13 @@ impl InteractionStore for SeaInteractionStore {
         parent_id: i64,
         w: Window,
     ) -> Result<(Vec<CommentRecord>, i64), StoreError> {
+        let Some(video) = self.home(parent_id).await? else {
+            return Ok((Vec::new(), 0));
+        };
+        let shard = self.of_video(video).shard;
         let live = || {
             comment::Entity::find()
+                .on(shard)
                 .filter(comment::Column::ParentId.eq(parent_id))
                 .filter(comment::Column::DeletedAt.is_null())
         };
@@ -372,23 +574,33 @@ impl InteractionStore for SeaInteractionStore {
             .order_by_asc(comment::Column::Id)
             .offset(w.offset)
             .limit(w.limit)
-            .all(&self.db)
+            .all(shard.db())
             .await?;
-        let total = live().count(&self.db).await?;
+        let total = live().count(shard.db()).await?;
         Ok((rows.into_iter().map(to_record).collect(), total as i64))
     }
 
     async fn delete_comment(&self, author: i64, id: i64, now: i64) -> Result<Removed, StoreError> {
-        let txn = self.begin_write().await?;
-        let r = delete_in(&txn, author, id, now).await;
-        finish(txn, r).await
+        let video = self.home(id).await?.ok_or(StoreError::NotFound)?;
+        self.write(self.of_video(video), async |txn, at| {
+            delete_in(txn, at, author, id, now).await
+        })
+        .await
     }
 
     async fn counts(&self, kind: i16, ids: &[i64]) -> Result<HashMap<i64, i64>, StoreError> {
-        Ok(self.counters.get_many(kind, ids).await?)
+        let kind_of_target = match kind {
+            counter::VIDEO_LIKES | counter::VIDEO_COMMENTS => Target::Video(0).kind(),
+            _ => Target::Comment(0).kind(),
+        };
+        let mut out = HashMap::with_capacity(ids.len());
+        for (slot, ids) in self.by_slot(kind_of_target, ids).await? {
+            out.extend(self.counters[slot].get_many(kind, &ids).await?);
+        }
+        Ok(out)
     }
 
     async fn settle(&self) -> Result<u64, StoreError> {
-        Ok(self.counters.settle().await?)
+        Ok(fanone_counter::settle_all(&self.counters).await?)
     }
 }

@@ -8,7 +8,7 @@ mod sea;
 use std::future::Future;
 
 pub use migration::Migrator;
-pub use sea::SeaSocialStore;
+pub use sea::{SHARDED, SeaSocialStore};
 
 /// Counter kinds of the social service (`fanone_counter`, per-service numbering).
 pub mod counter_kind {

@@ -1,50 +1,88 @@
-//! `SocialStore` over sea-orm: one implementation for SQLite and MySQL protocol.
+//! `SocialStore` over sea-orm: one implementation for SQLite and MySQL protocol,
+//! unsharded or split over N databases × M tables (`fanone_shard`).
+//!
+//! **Placement**: an edge `a → b` lives in the follower's slot (`a`), with both
+//! counter increments it causes, so a follow is one transaction in one database and
+//! a user's following list and count are one slot's queries. What spans slots:
+//! the followers list and count (every slot may hold followers of `b`: one query per
+//! slot, merged), and the friends list (the edges back to `a` are checked in the
+//! slots of the people `a` follows: one batched query per slot, cost growing with
+//! `a`'s following count).
+
+use std::collections::HashMap;
 
 use fanone_counter::Counters;
+use fanone_shard::{Place, Shards};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, Statement,
-    TransactionTrait, Value,
+    ActiveValue::Set,
+    ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    TransactionTrait,
+    sea_query::{Expr, ExprTrait},
 };
 
 use super::{SocialStore, StoreError, counter_kind, entity};
 
+/// The tables split across shards, created per slot.
+pub const SHARDED: &[&str] = &["follows", "counters", "counter_events"];
+
+/// Largest id list in one `IN (...)`.
+const CHUNK: usize = 500;
+
 #[derive(Clone)]
 pub struct SeaSocialStore {
-    db: DatabaseConnection,
-    counters: Counters,
+    shards: Shards,
+    /// The counters of each slot, by slot.
+    counters: Vec<Counters>,
 }
 
 impl SeaSocialStore {
-    pub fn new(db: DatabaseConnection) -> Self {
-        let counters = Counters::new(db.clone());
-        Self { db, counters }
+    pub fn new(shards: Shards) -> Self {
+        let counters = Counters::per_slot(&shards);
+        Self { shards, counters }
     }
 
-    /// The counters of this database (for settling in tests and jobs).
-    pub fn counters(&self) -> &Counters {
+    /// Every slot's counters (settled together by the service's job).
+    pub fn counters(&self) -> &[Counters] {
         &self.counters
     }
 
-    async fn ids(
-        &self,
-        key: entity::Column,
-        value: entity::Column,
-        user: i64,
-        offset: u64,
-        limit: u64,
-    ) -> Result<Vec<i64>, StoreError> {
-        Ok(entity::Entity::find()
+    /// Every edge out of `user` with its time, newest first.
+    async fn all_following(&self, user: i64) -> Result<Vec<(i64, i64)>, DbErr> {
+        let shard = self.shards.of(user);
+        entity::Entity::find()
+            .on(shard)
             .select_only()
-            .column(value)
-            .filter(key.eq(user))
-            .order_by_desc(entity::Column::CreatedAt)
-            .order_by_desc(value)
-            .offset(offset)
-            .limit(limit)
+            .column(entity::Column::FolloweeId)
+            .column(entity::Column::CreatedAt)
+            .filter(entity::Column::FollowerId.eq(user))
             .into_tuple()
-            .all(&self.db)
-            .await?)
+            .all(shard.db())
+            .await
+    }
+
+    /// The friends of `user` with the time each friendship began (the later follow).
+    async fn all_friends(&self, user: i64) -> Result<Vec<(i64, i64)>, DbErr> {
+        let out: HashMap<i64, i64> = self.all_following(user).await?.into_iter().collect();
+        let mut friends = Vec::new();
+        for (shard, ids) in self.shards.group(out.keys().copied(), |&id| id) {
+            for chunk in ids.chunks(CHUNK) {
+                let back: Vec<(i64, i64)> = entity::Entity::find()
+                    .on(shard)
+                    .select_only()
+                    .column(entity::Column::FollowerId)
+                    .column(entity::Column::CreatedAt)
+                    .filter(entity::Column::FollowerId.is_in(chunk.iter().copied()))
+                    .filter(entity::Column::FolloweeId.eq(user))
+                    .into_tuple()
+                    .all(shard.db())
+                    .await?;
+                friends.extend(
+                    back.into_iter()
+                        .map(|(f, t)| (f, std::cmp::max(t, out[&f]))),
+                );
+            }
+        }
+        Ok(friends)
     }
 }
 
@@ -55,21 +93,15 @@ fn map_insert_err(e: DbErr) -> StoreError {
     }
 }
 
-/// `a` follows `f` (the friend) and `f` follows `a`: the reverse edge `b` is found by
-/// the primary key. The friendship is as new as the later of the two follows.
-const FRIENDS_FROM: &str = "FROM follows a \
-     JOIN follows b ON b.follower_id = a.followee_id AND b.followee_id = a.follower_id \
-     WHERE a.follower_id = ?";
-
-fn edge(follower: i64, followee: i64) -> Condition {
-    Condition::all()
-        .add(entity::Column::FollowerId.eq(follower))
-        .add(entity::Column::FolloweeId.eq(followee))
+/// Newest first; ties: higher id first.
+fn newest_first(a: &(i64, i64), b: &(i64, i64)) -> std::cmp::Ordering {
+    (b.1, b.0).cmp(&(a.1, a.0))
 }
 
 impl SocialStore for SeaSocialStore {
     async fn follow(&self, follower: i64, followee: i64, now: i64) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
+        let shard = self.shards.of(follower);
+        let txn = shard.db().begin().await?;
         let row = entity::ActiveModel {
             follower_id: Set(follower),
             followee_id: Set(followee),
@@ -77,113 +109,127 @@ impl SocialStore for SeaSocialStore {
         };
         // the primary key decides: a second follow fails here and rolls back
         entity::Entity::insert(row)
+            .on(shard)
             .exec_without_returning(&txn)
             .await
             .map_err(map_insert_err)?;
-        fanone_counter::add_many(
-            &txn,
-            &[
-                (counter_kind::FOLLOWING, follower, 1),
-                (counter_kind::FOLLOWERS, followee, 1),
-            ],
-        )
-        .await?;
+        self.counters[shard.slot]
+            .add_many(
+                &txn,
+                &[
+                    (counter_kind::FOLLOWING, follower, 1),
+                    (counter_kind::FOLLOWERS, followee, 1),
+                ],
+            )
+            .await?;
         txn.commit().await?;
         Ok(())
     }
 
     async fn unfollow(&self, follower: i64, followee: i64) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
+        let shard = self.shards.of(follower);
+        let txn = shard.db().begin().await?;
+        // unqualified columns: a delete cannot alias a shard's table
         let res = entity::Entity::delete_many()
-            .filter(entity::Column::FollowerId.eq(follower))
-            .filter(entity::Column::FolloweeId.eq(followee))
+            .on(shard)
+            .filter(Expr::col(entity::Column::FollowerId).eq(follower))
+            .filter(Expr::col(entity::Column::FolloweeId).eq(followee))
             .exec(&txn)
             .await?;
         if res.rows_affected == 0 {
             txn.rollback().await?;
             return Err(StoreError::Missing);
         }
-        fanone_counter::add_many(
-            &txn,
-            &[
-                (counter_kind::FOLLOWING, follower, -1),
-                (counter_kind::FOLLOWERS, followee, -1),
-            ],
-        )
-        .await?;
+        self.counters[shard.slot]
+            .add_many(
+                &txn,
+                &[
+                    (counter_kind::FOLLOWING, follower, -1),
+                    (counter_kind::FOLLOWERS, followee, -1),
+                ],
+            )
+            .await?;
         txn.commit().await?;
         Ok(())
     }
 
     async fn following(&self, user: i64, offset: u64, limit: u64) -> Result<Vec<i64>, StoreError> {
-        self.ids(
-            entity::Column::FollowerId,
-            entity::Column::FolloweeId,
-            user,
-            offset,
-            limit,
-        )
-        .await
+        let shard = self.shards.of(user);
+        Ok(entity::Entity::find()
+            .on(shard)
+            .select_only()
+            .column(entity::Column::FolloweeId)
+            .filter(entity::Column::FollowerId.eq(user))
+            .order_by_desc(entity::Column::CreatedAt)
+            .order_by_desc(entity::Column::FolloweeId)
+            .offset(offset)
+            .limit(limit)
+            .into_tuple()
+            .all(shard.db())
+            .await?)
     }
 
     async fn followers(&self, user: i64, offset: u64, limit: u64) -> Result<Vec<i64>, StoreError> {
-        self.ids(
-            entity::Column::FolloweeId,
-            entity::Column::FollowerId,
-            user,
-            offset,
-            limit,
-        )
-        .await
+        let upto = offset.saturating_add(limit);
+        let per_slot = self
+            .shards
+            .scatter(|shard| async move {
+                entity::Entity::find()
+                    .on(shard)
+                    .select_only()
+                    .column(entity::Column::FollowerId)
+                    .column(entity::Column::CreatedAt)
+                    .filter(entity::Column::FolloweeId.eq(user))
+                    .order_by_desc(entity::Column::CreatedAt)
+                    .order_by_desc(entity::Column::FollowerId)
+                    .limit(upto)
+                    .into_tuple::<(i64, i64)>()
+                    .all(shard.db())
+                    .await
+            })
+            .await?;
+        let page =
+            fanone_shard::merge_page(per_slot, offset as usize, limit as usize, newest_first);
+        Ok(page.into_iter().map(|(id, _)| id).collect())
     }
 
     async fn friends(&self, user: i64, offset: u64, limit: u64) -> Result<Vec<i64>, StoreError> {
-        let sql = format!(
-            "SELECT a.followee_id AS id, \
-               CASE WHEN a.created_at > b.created_at THEN a.created_at ELSE b.created_at END AS since \
-             {FRIENDS_FROM} ORDER BY since DESC, id DESC LIMIT ? OFFSET ?"
-        );
-        let values: [Value; 3] = [user.into(), (limit as i64).into(), (offset as i64).into()];
-        let rows = self
-            .db
-            .query_all_raw(Statement::from_sql_and_values(
-                self.db.get_database_backend(),
-                sql,
-                values,
-            ))
-            .await?;
-        rows.into_iter()
-            .map(|r| r.try_get::<i64>("", "id").map_err(StoreError::from))
-            .collect()
+        let all = self.all_friends(user).await?;
+        let page =
+            fanone_shard::merge_page(vec![all], offset as usize, limit as usize, newest_first);
+        Ok(page.into_iter().map(|(id, _)| id).collect())
     }
 
+    /// FOLLOWING: the user's own slot. FOLLOWERS: counted where each follower lives,
+    /// so the sum over every slot.
     async fn count(&self, kind: i16, user: i64) -> Result<i64, StoreError> {
-        Ok(self.counters.get(kind, user).await?)
+        if kind == counter_kind::FOLLOWING {
+            let slot = self.shards.layout().slot_of(user);
+            return Ok(self.counters[slot].get(kind, user).await?);
+        }
+        let per_slot =
+            futures::future::try_join_all(self.counters.iter().map(|c| c.get(kind, user))).await?;
+        Ok(per_slot.into_iter().sum())
     }
 
     async fn count_friends(&self, user: i64) -> Result<i64, StoreError> {
-        let row = self
-            .db
-            .query_one_raw(Statement::from_sql_and_values(
-                self.db.get_database_backend(),
-                format!("SELECT COUNT(*) AS n {FRIENDS_FROM}"),
-                [user.into()],
-            ))
-            .await?;
-        Ok(match row {
-            Some(r) => r.try_get::<i64>("", "n")?,
-            None => 0,
-        })
+        Ok(self.all_friends(user).await?.len() as i64)
     }
 
     async fn mutual(&self, a: i64, b: i64) -> Result<bool, StoreError> {
         if a == b {
             return Ok(false);
         }
-        let n = entity::Entity::find()
-            .filter(Condition::any().add(edge(a, b)).add(edge(b, a)))
-            .count(&self.db)
-            .await?;
-        Ok(n == 2)
+        for (from, to) in [(a, b), (b, a)] {
+            let shard = self.shards.of(from);
+            let n = entity::Entity::find_by_id((from, to))
+                .on(shard)
+                .count(shard.db())
+                .await?;
+            if n == 0 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 }

@@ -275,7 +275,7 @@ impl VideoStore for SeaVideoStore {
             .await?
             .is_some();
         if exists {
-            fanone_counter::add(&self.db, VISIT, id, 1).await?;
+            self.counters.add(&self.db, VISIT, id, 1).await?;
         }
         Ok(exists)
     }
