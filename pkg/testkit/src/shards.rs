@@ -29,3 +29,23 @@ pub async fn assert_templates_empty(shards: &Shards, tables: &[&str]) {
         }
     }
 }
+
+/// Fresh databases for a 2 × 2 layout (2 databases, 2 tables each) of the `sharded`
+/// tables, migrated twice (the second start must be a no-op), or `None` (skip) as
+/// [`crate::mysql_database`].
+pub async fn two_by_two<M: sea_orm_migration::MigratorTrait>(
+    prefix: &str,
+    sharded: &[&str],
+) -> Option<Shards> {
+    let urls = crate::mysql_databases(prefix, 2).await?;
+    drop(
+        Shards::connect_and_migrate::<M>(&urls, 2, sharded)
+            .await
+            .expect("shards"),
+    );
+    let shards = Shards::connect_and_migrate::<M>(&urls, 2, sharded)
+        .await
+        .expect("shards again");
+    assert_eq!(shards.layout().slots(), 4);
+    Some(shards)
+}

@@ -132,17 +132,12 @@ async fn mariadb_store() {
 /// conversation across two slots pages as one list.
 #[tokio::test]
 async fn mariadb_sharded_store() {
-    let Some(urls) = fanone_testkit::mysql_databases("fanone_chat_shard", 2).await else {
+    let Some(shards) =
+        fanone_testkit::shards::two_by_two::<Migrator>("fanone_chat_shard", fanone_chat::SHARDED)
+            .await
+    else {
         return;
     };
-    drop(
-        Shards::connect_and_migrate::<Migrator>(&urls, 2, fanone_chat::SHARDED)
-            .await
-            .unwrap(),
-    );
-    let shards = Shards::connect_and_migrate::<Migrator>(&urls, 2, fanone_chat::SHARDED)
-        .await
-        .unwrap();
     let store = SeaChatStore::new(shards.clone());
     exercise(store.clone()).await;
 

@@ -429,19 +429,13 @@ async fn mariadb_store() {
 /// The same suite on 2 databases × 2 tables, and every row where the rule says.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mariadb_sharded_store() {
-    let Some(urls) = fanone_testkit::mysql_databases("fanone_interaction_shard", 2).await else {
+    let Some(shards) = fanone_testkit::shards::two_by_two::<Migrator>(
+        "fanone_interaction_shard",
+        fanone_interaction::SHARDED,
+    )
+    .await
+    else {
         return;
     };
-    let sharded = fanone_interaction::SHARDED;
-    // twice: creating the shards' tables again at the next start is a no-op
-    drop(
-        Shards::connect_and_migrate::<Migrator>(&urls, 2, sharded)
-            .await
-            .unwrap(),
-    );
-    let shards = Shards::connect_and_migrate::<Migrator>(&urls, 2, sharded)
-        .await
-        .unwrap();
-    assert_eq!(shards.layout().slots(), 4);
     exercise(shards).await;
 }

@@ -104,18 +104,14 @@ async fn mariadb_store() {
 /// edge in its follower's slot.
 #[tokio::test]
 async fn mariadb_sharded_store() {
-    let Some(urls) = fanone_testkit::mysql_databases("fanone_social_shard", 2).await else {
+    let Some(shards) = fanone_testkit::shards::two_by_two::<Migrator>(
+        "fanone_social_shard",
+        fanone_social::SHARDED,
+    )
+    .await
+    else {
         return;
     };
-    let sharded = fanone_social::SHARDED;
-    drop(
-        Shards::connect_and_migrate::<Migrator>(&urls, 2, sharded)
-            .await
-            .unwrap(),
-    );
-    let shards = Shards::connect_and_migrate::<Migrator>(&urls, 2, sharded)
-        .await
-        .unwrap();
     let store = SeaSocialStore::new(shards.clone());
     exercise(store.clone()).await;
 
