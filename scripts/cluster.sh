@@ -8,6 +8,8 @@
 # State (pids, logs, secrets, objects) lives in $FANONE_CLUSTER_DIR (default
 # /tmp/fanone-cluster); the stack's addresses are read from $FANONE_STACK_DIR/env.
 # The binary is target/release/fanone (built if missing; FANONE_BIN overrides).
+# FANONE_CLUSTER_SHARDS=NxM splits the growing tables of interaction, social and chat
+# over N databases (fanone_<svc>, fanone_<svc>_1, ...) x M tables (docs/data.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -85,6 +87,21 @@ case "$cmd" in
       export "FANONE__SERVICES__${s^^}__DATABASE_URL=$base/fanone_$s"
       export "FANONE__SERVICES__${s^^}__ADDR=127.0.0.1:0"
     done
+    shards=${FANONE_CLUSTER_SHARDS:-1x1}
+    [[ $shards =~ ^([1-9][0-9]*)x([1-9][0-9]*)$ ]] || { echo "FANONE_CLUSTER_SHARDS must be NxM" >&2; exit 2; }
+    nd=${BASH_REMATCH[1]}
+    export FANONE__SERVICES__INTERACTION__SHARD_TABLES=${BASH_REMATCH[2]}
+    export FANONE__SERVICES__SOCIAL__SHARD_TABLES=${BASH_REMATCH[2]}
+    export FANONE__SERVICES__CHAT__SHARD_TABLES=${BASH_REMATCH[2]}
+    for s in interaction social chat; do
+      list=""
+      for i in $(seq 1 $((nd - 1))); do
+        mariadb -h"$host" -P"$port" -uroot -e \
+          "CREATE DATABASE IF NOT EXISTS fanone_${s}_$i CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        list="$list${list:+, }\"$base/fanone_${s}_$i\""
+      done
+      export "FANONE__SERVICES__${s^^}__SHARD_DATABASE_URLS=[$list]"
+    done
     export FANONE__EVENTS__DATABASE_URL="$base/fanone_events"
     export FANONE__STORAGE__DIR="$dir/objects"
     export FANONE__DATA_DIR="$dir"
@@ -98,7 +115,7 @@ case "$cmd" in
       *) echo "registry must be etcd or nacos" >&2; exit 2 ;;
     esac
     FANONE__TELEMETRY__LOG=warn "$bin" migrate >/dev/null
-    echo "== FanOne cluster on $backend ($replicas replicas of each service)"
+    echo "== FanOne cluster on $backend ($replicas replicas of each service, growing tables $shards)"
     for s in "${services[@]}"; do
       for r in $(seq 1 "$replicas"); do start_one "$s-$r" "$s"; done
     done
