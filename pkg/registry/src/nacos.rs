@@ -255,6 +255,7 @@ impl Registry for NacosRegistry {
                     tokio::time::sleep(Duration::from_secs(2)).await;
                     match read_config(&cs, &group).await {
                         Ok(Some(doc)) => {
+                            tracing::debug!("nacos config: published; listening from now on");
                             listener.tx.send_replace(Some(doc));
                             if let Err(e) = cs
                                 .add_listener(crate::CONFIG_DATA_ID.to_owned(), group, listener)
@@ -264,7 +265,7 @@ impl Registry for NacosRegistry {
                             }
                             return;
                         }
-                        Ok(None) => {}
+                        Ok(None) => tracing::debug!("nacos config: none published yet"),
                         Err(e) => tracing::warn!(error = %e, "nacos config unreadable; will retry"),
                     }
                 }

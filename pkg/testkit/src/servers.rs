@@ -153,6 +153,22 @@ impl RegistryServer {
         .collect()
     }
 
+    /// What the server holds as the config center's document of `namespace`, read
+    /// over its HTTP API (for failure messages).
+    pub async fn config_document(&self, namespace: &str) -> String {
+        let url = match self.kind {
+            RegistryKind::Nacos => format!(
+                "http://127.0.0.1:{}/nacos/v1/cs/configs?dataId=fanone.toml&group=DEFAULT_GROUP&tenant={namespace}",
+                self.port
+            ),
+            RegistryKind::Etcd => return "(etcd: see etcdctl)".to_owned(),
+        };
+        match reqwest::get(&url).await {
+            Ok(r) => format!("{} {:?}", r.status(), r.text().await.unwrap_or_default()),
+            Err(e) => format!("unreadable: {e}"),
+        }
+    }
+
     /// The value of `registry.endpoints`.
     pub fn endpoint(&self) -> String {
         match self.kind {
