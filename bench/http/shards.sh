@@ -31,9 +31,11 @@ read -r host port < <(hp=${FANONE_STACK_MYSQL_URL#*@}; hp=${hp%%/*}; echo "${hp%
 
 # wrk on both gateways at once with script $2 and path $3; appends a CSV row
 run() {
-  local name=$1 script=$2 path=$3 i rps=0 p99=0 errs=0 r p e
+  local name=$1 script=$2 path=$3 i rps=0 p99=0 errs=0 r p e s
   for i in 0 1; do
-    wrk -t1 -c$((conns / 2)) -d"$duration" --latency -s "$script" "${gws[$i]}$path" >"$work/wrk$i.txt" &
+    # a script per gateway ($script.0, $script.1) when it writes: disjoint users
+    s=$script; [ -f "$script.$i" ] && s=$script.$i
+    wrk -t1 -c$((conns / 2)) -d"$duration" --latency -s "$s" "${gws[$i]}$path" >"$work/wrk$i.txt" &
   done
   wait
   for i in 0 1; do
@@ -69,6 +71,15 @@ for round in $(seq 1 "$rounds"); do
         -e 's|"video_id=" .. vid .. "&action_type=" .. action|"video_id=" .. vid .. "\&content=load+test+comment+" .. n|' \
         "$work/like.lua" >"$work/comment.lua"
     grep -q '/comment/publish' "$work/comment.lua" || { echo "bench: no comment script" >&2; exit 1; }
+    # each gateway's wrk drives half of the users (odd / even), so the two never
+    # race on one user's like of one video
+    for f in like comment; do
+      for part in 0 1; do
+        sed "s/^for t in string.gmatch(\(.*\)) do tokens\[#tokens + 1\] = t end$/local k = 0\nfor t in string.gmatch(\1) do k = k + 1; if k % 2 == $part then tokens[#tokens + 1] = t end end/" \
+          "$work/$f.lua" >"$work/$f.lua.$part"
+        grep -q "k % 2 == $part" "$work/$f.lua.$part" || { echo "bench: could not split $f.lua" >&2; exit 1; }
+      done
+    done
     # a fan who liked every video, for the list that spans slots
     fan=$(login fan)
     vids=$(sed -n 's/.*string.gmatch("\([0-9 ]*\)", "%d+").*/\1/p' "$work/like.lua")

@@ -16,7 +16,10 @@
 //! is found through `comment_homes` (id → video, placed by the comment id), written
 //! before the comment. The one list that spans slots is a user's liked videos.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+};
 
 use fanone_counter::Counters;
 use fanone_shard::{Place, Shard, Shards};
@@ -44,6 +47,33 @@ pub struct SeaInteractionStore {
     counters: Vec<Counters>,
     /// Group commit of likes (`group.rs`); without it each like is a transaction.
     likes: Option<LikeWriter>,
+    /// Comment homes seen by this process (a home never changes).
+    known_homes: Arc<KnownHomes>,
+}
+
+/// Comment id → video id, as read from or written to `comment_homes`. The mapping
+/// is immutable, so a copy is never stale and needs no invalidation; at most
+/// `KnownHomes::MAX` entries, forgotten all at once when full.
+#[derive(Default)]
+struct KnownHomes(Mutex<HashMap<i64, i64>>);
+
+impl KnownHomes {
+    const MAX: usize = 200_000;
+
+    fn get_many(&self, ids: &[i64]) -> HashMap<i64, i64> {
+        let known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        ids.iter()
+            .filter_map(|id| known.get(id).map(|&v| (*id, v)))
+            .collect()
+    }
+
+    fn put_many(&self, homes: &[(i64, i64)]) {
+        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if known.len() + homes.len() > Self::MAX {
+            known.clear();
+        }
+        known.extend(homes.iter().copied());
+    }
 }
 
 /// One slot's tables, as a write transaction sees them.
@@ -60,6 +90,7 @@ impl SeaInteractionStore {
             shards,
             counters,
             likes: None,
+            known_homes: Arc::default(),
         }
     }
 
@@ -112,8 +143,13 @@ impl SeaInteractionStore {
         if !self.shards.layout().is_sharded() {
             return Ok(ids.iter().map(|&id| (id, 0)).collect());
         }
-        let mut out = HashMap::with_capacity(ids.len());
-        for (shard, ids) in self.shards.group(ids.iter().copied(), |&id| id) {
+        let mut out = self.known_homes.get_many(ids);
+        let missing: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !out.contains_key(id))
+            .collect();
+        for (shard, ids) in self.shards.group(missing, |&id| id) {
             for chunk in ids.chunks(CHUNK) {
                 let rows: Vec<(i64, i64)> = home::Entity::find()
                     .on(shard)
@@ -124,6 +160,7 @@ impl SeaInteractionStore {
                     .into_tuple()
                     .all(shard.db())
                     .await?;
+                self.known_homes.put_many(&rows);
                 out.extend(rows);
             }
         }
@@ -137,6 +174,7 @@ impl SeaInteractionStore {
         if !self.shards.layout().is_sharded() {
             return Ok(());
         }
+        self.known_homes.put_many(&[(id, video)]);
         let shard = self.shards.of(id);
         let row = home::ActiveModel {
             id: Set(id),
