@@ -22,9 +22,9 @@ FANONE_BENCH_NO_START=1 source "$here/lib.sh"
 # shellcheck source=../cluster_lib.sh
 source "$here/../cluster_lib.sh"
 trap 'bench_exit; cluster_cleanup' EXIT
-out=build/bench
-mkdir -p "$out"
-csv=$out/shards.csv
+outdir=build/bench
+mkdir -p "$outdir"
+csv=$outdir/shards.csv
 echo "mode,round,route,rps,p99_ms,errors" >"$csv"
 gw=${gws[0]}
 read -r host port < <(hp=${FANONE_STACK_MYSQL_URL#*@}; hp=${hp%%/*}; echo "${hp%:*} ${hp#*:}")
@@ -114,5 +114,5 @@ LUA
   done
 done
 py=$(scripts/matplotlib.sh install)
-"$py" bench/http/plot_modes.py "$csv" "$out/shards.png" "Growing tables unsharded (1x1) vs 2 databases x 2 tables (2x2), cluster mode"
-echo "csv: $csv  chart: $out/shards.png"
+"$py" bench/http/plot_modes.py "$csv" "$outdir/shards.png" "Growing tables unsharded (1x1) vs 2 databases x 2 tables (2x2), cluster mode"
+echo "csv: $csv  chart: $outdir/shards.png"

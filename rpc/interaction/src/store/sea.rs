@@ -483,40 +483,41 @@ impl InteractionStore for SeaInteractionStore {
         .await
     }
 
-    /// Spans every slot (likes live with their videos): each slot's first
-    /// `offset + limit` rows and its total, merged.
+    /// Spans every slot (likes live with their videos): one query per slot, its
+    /// first `offset + limit` rows each carrying the slot's total (a window count),
+    /// merged.
     async fn liked_videos(&self, user_id: i64, w: Window) -> Result<(Vec<i64>, i64), StoreError> {
         let kind = Target::Video(0).kind();
-        let upto = w.offset.saturating_add(w.limit);
+        let upto = std::cmp::max(w.offset.saturating_add(w.limit), 1);
         let per_slot = self
             .shards
             .scatter(|shard| async move {
-                let mine = || {
-                    like::Entity::find()
-                        .on(shard)
-                        .filter(like::Column::UserId.eq(user_id))
-                        .filter(like::Column::Kind.eq(kind))
-                };
-                let rows: Vec<(i64, i64)> = mine()
+                like::Entity::find()
+                    .on(shard)
                     .select_only()
                     .column(like::Column::CreatedAt)
                     .column(like::Column::TargetId)
+                    .column_as(Expr::cust("COUNT(*) OVER ()"), "total")
+                    .filter(like::Column::UserId.eq(user_id))
+                    .filter(like::Column::Kind.eq(kind))
                     .order_by_desc(like::Column::CreatedAt)
                     .order_by_desc(like::Column::TargetId)
                     .limit(upto)
-                    .into_tuple()
+                    .into_tuple::<(i64, i64, i64)>()
                     .all(shard.db())
-                    .await?;
-                let total = mine().count(shard.db()).await? as i64;
-                Ok((rows, total))
+                    .await
             })
             .await?;
-        let total = per_slot.iter().map(|(_, t)| t).sum();
-        let rows = per_slot.into_iter().map(|(rows, _)| rows).collect();
+        let total = per_slot
+            .iter()
+            .map(|rows| rows.first().map_or(0, |r| r.2))
+            .sum();
         // newest like first, ties: higher video id first
         let page =
-            fanone_shard::merge_page(rows, w.offset as usize, w.limit as usize, |a, b| b.cmp(a));
-        Ok((page.into_iter().map(|(_, id)| id).collect(), total))
+            fanone_shard::merge_page(per_slot, w.offset as usize, w.limit as usize, |a, b| {
+                (b.0, b.1).cmp(&(a.0, a.1))
+            });
+        Ok((page.into_iter().map(|(_, id, _)| id).collect(), total))
     }
 
     async fn liked_among(
