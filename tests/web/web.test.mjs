@@ -224,7 +224,14 @@ try {
     // a wrong code is refused with the contract's message
     await a.fill('#mfa-code', '000000');
     await a.click('#mfa-form button[type=submit]');
-    await a.waitForSelector('#notice:not([hidden])', { timeout: WAIT });
+    // the notice may still show the previous step's message: wait for this answer's
+    await a
+      .waitForFunction(
+        () => /\((10006|10002)\)/.test(document.querySelector('#notice')?.textContent ?? ''),
+        null,
+        { timeout: WAIT },
+      )
+      .catch(() => {});
     assert.match(await a.textContent('#notice'), /\(10006\)|\(10002\)/);
     await a.fill('#mfa-code', totp(secret));
     await a.click('#mfa-form button[type=submit]');
