@@ -276,6 +276,46 @@ async fn concurrent_likes(store: &SeaInteractionStore) {
     assert_eq!(count(store, counter::VIDEO_LIKES, V).await, 20);
 }
 
+/// Two replicas' like writers on the same database: every user likes the same video
+/// through both at once, then unlikes through both: exactly one of each pair changes
+/// something, whatever batch each lands in (set-wise or redone one by one), and the
+/// count equals the rows.
+async fn two_writers(shards: &Shards) {
+    const V: i64 = 902;
+    let (ja, jb) = (fanone_jobs::Jobs::new(), fanone_jobs::Jobs::new());
+    let a = SeaInteractionStore::new(shards.clone()).with_group_commit(&ja);
+    let b = SeaInteractionStore::new(shards.clone()).with_group_commit(&jb);
+    for action in ["like", "unlike"] {
+        let mut tasks = Vec::new();
+        for user in 1..=60i64 {
+            for s in [a.clone(), b.clone()] {
+                tasks.push(tokio::spawn(async move {
+                    let r = if action == "like" {
+                        s.like(user, Target::Video(V), user).await
+                    } else {
+                        s.unlike(user, Target::Video(V)).await
+                    };
+                    match r {
+                        Ok(()) => 1,
+                        Err(StoreError::NoChange) => 0,
+                        Err(e) => panic!("{action} by {user}: {e}"),
+                    }
+                }));
+            }
+        }
+        let mut changed = 0;
+        for t in tasks {
+            changed += t.await.unwrap();
+        }
+        assert_eq!(changed, 60, "{action}: one change per user");
+        let expect = if action == "like" { 60 } else { 0 };
+        assert_eq!(count(&a, counter::VIDEO_LIKES, V).await, expect);
+        let kind = Target::Video(0).kind();
+        let liked = b.liked_among(7, kind, &[V]).await.unwrap();
+        assert_eq!(liked.contains(&V), expect > 0);
+    }
+}
+
 /// Replies race the deletion of their thread: whatever interleaving, the video's
 /// comment count equals its live comments (none, once the root is gone).
 async fn replies_race_delete(store: &SeaInteractionStore) {
@@ -399,6 +439,7 @@ async fn exercise(shards: Shards) {
     comments(&store).await;
     concurrent_likes(&store).await;
     replies_race_delete(&store).await;
+    two_writers(&shards).await;
     if shards.layout().is_sharded() {
         clear(&shards).await;
         placement(&store, &shards).await;

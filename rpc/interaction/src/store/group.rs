@@ -4,9 +4,11 @@
 //! write lock, so under load each waits for all the transactions before it, one
 //! `BEGIN IMMEDIATE` … `COMMIT` (and WAL append) each. Here the likes that arrive
 //! while a transaction runs are queued and written together by one writer task, in
-//! one transaction, each inside its own savepoint: a like that fails (already liked,
-//! comment gone) is rolled back alone and answered with its own error, the others
-//! commit. Nobody is answered before the commit, so an acknowledged like is as
+//! one transaction, set-wise (`setwise.rs`: a handful of statements per batch, each
+//! like answered on its own — already liked, comment gone). When the database
+//! disagrees with that attempt (another replica touched the same likes), the batch
+//! is redone one like at a time, each inside its own savepoint: a like that fails is
+//! rolled back alone and answered with its own error, the others commit. Nobody is answered before the commit, so an acknowledged like is as
 //! durable as before; when the commit fails, every like of the batch gets the error
 //! (none was acknowledged). One user's likes keep their order (one queue, one writer).
 //!
@@ -32,11 +34,11 @@ pub(super) enum Change {
     Unlike,
 }
 
-struct Op {
-    slot: usize,
-    user_id: i64,
-    target: Target,
-    change: Change,
+pub(super) struct Op {
+    pub(super) slot: usize,
+    pub(super) user_id: i64,
+    pub(super) target: Target,
+    pub(super) change: Change,
     done: oneshot::Sender<Result<(), StoreError>>,
 }
 
@@ -96,8 +98,45 @@ async fn run(store: SeaInteractionStore, db: usize, mut rx: mpsc::Receiver<Op>) 
     }
 }
 
-/// Write and answer every op of `batch` (emptied), all of database `db`.
+/// Write and answer every op of `batch` (emptied), all of database `db`: set-wise,
+/// or one by one when the database disagreed with the set-wise attempt.
 async fn write_batch(store: &SeaInteractionStore, db: usize, batch: &mut Vec<Op>) {
+    let txn = match fanone_db::begin_write(&store.shards().databases()[db]).await {
+        Ok(txn) => txn,
+        Err(e) => return fail_all(batch, &e),
+    };
+    match super::setwise::apply_batch(&txn, store, batch).await {
+        Ok(Some(results)) => return finish(txn, batch, results).await,
+        Ok(None) => {
+            tracing::debug!(likes = batch.len(), db, "like batch conflicted; one by one");
+            rollback(txn).await;
+        }
+        Err(e) => {
+            rollback(txn).await;
+            return fail_all(batch, &e);
+        }
+    }
+    write_one_by_one(store, db, batch).await;
+}
+
+/// Commit and answer every op with its result; if the commit fails, every op gets
+/// the error (none was acknowledged).
+async fn finish(
+    txn: DatabaseTransaction,
+    batch: &mut Vec<Op>,
+    results: Vec<Result<(), StoreError>>,
+) {
+    if let Err(e) = txn.commit().await {
+        return fail_all(batch, &e);
+    }
+    for (op, r) in batch.drain(..).zip(results) {
+        // a caller that went away meanwhile just does not hear back
+        let _ = op.done.send(r);
+    }
+}
+
+/// Each op in its own savepoint, in one transaction.
+async fn write_one_by_one(store: &SeaInteractionStore, db: usize, batch: &mut Vec<Op>) {
     let txn = match fanone_db::begin_write(&store.shards().databases()[db]).await {
         Ok(txn) => txn,
         Err(e) => return fail_all(batch, &e),
@@ -113,13 +152,7 @@ async fn write_batch(store: &SeaInteractionStore, db: usize, batch: &mut Vec<Op>
             }
         }
     }
-    if let Err(e) = txn.commit().await {
-        return fail_all(batch, &e);
-    }
-    for (op, r) in batch.drain(..).zip(results) {
-        // a caller that went away meanwhile just does not hear back
-        let _ = op.done.send(r);
-    }
+    finish(txn, batch, results).await
 }
 
 /// One op in its own savepoint. The outer error is for a broken transaction; the

@@ -6,6 +6,7 @@ mod entity;
 mod group;
 mod migration;
 mod sea;
+mod setwise;
 
 use std::{collections::HashMap, collections::HashSet, future::Future};
 
