@@ -10,7 +10,8 @@ enum ImageKind {
     UPLOADED = 3,
 }
 
-// Idempotent: indexing the same url twice keeps one vector.
+// Idempotent: indexing the same url twice keeps one vector. A removed url (event
+// image.removed) is never indexed again: not found (10007).
 struct IndexImageRequest {
     1: required string url,
     2: required ImageKind kind,
@@ -24,13 +25,17 @@ struct SearchImageRequest {
     1: required binary data,
     2: required i32 top_k,
 }
+// One distinct picture: images with the same bytes share one hit, answered by the
+// newest live one (`image_id`, `url`).
 struct ImageHit {
     1: required i64 image_id,
     2: required string url,
     3: required double score,
+    // every live URL holding the same bytes, newest first (`url` first)
+    4: optional list<string> urls,
 }
 struct SearchImageResponse {
-    // best first; empty when nothing is indexed
+    // best first, each picture once; empty when nothing is indexed
     1: required list<ImageHit> hits,
 }
 

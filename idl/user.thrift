@@ -52,6 +52,8 @@ struct UpdateAvatarRequest {
 }
 struct UpdateAvatarResponse {
     1: required base.User user,
+    // the avatar it replaced, when there was one (the gateway takes it down)
+    2: optional string previous_avatar_url,
 }
 
 struct MfaQrcodeRequest {

@@ -66,6 +66,20 @@ struct MGetVideosResponse {
     1: required list<base.Video> videos,
 }
 
+// Extension (DELETE /video/delete): soft delete of one's own video; it leaves every
+// list, the feed, popular, search and MGetVideos. Unknown: 10007; another user's:
+// 10008. The author deleting it again gets the video with `already_deleted`, so a
+// gateway can announce its cover's removal again (the gateway then answers 10007).
+struct DeleteVideoRequest {
+    1: required i64 caller_id,
+    2: required i64 video_id,
+}
+struct DeleteVideoResponse {
+    // the deleted video (deleted_at set)
+    1: required base.Video video,
+    2: required bool already_deleted,
+}
+
 struct VisitRequest {
     1: required i64 video_id,
 }
@@ -179,6 +193,7 @@ service VideoService {
     SearchResponse Search(1: SearchRequest req) throws (1: base.BizError err),
     MGetVideosResponse MGetVideos(1: MGetVideosRequest req) throws (1: base.BizError err),
     VisitResponse Visit(1: VisitRequest req) throws (1: base.BizError err),
+    DeleteVideoResponse DeleteVideo(1: DeleteVideoRequest req) throws (1: base.BizError err),
     StartUploadResponse StartUpload(1: StartUploadRequest req) throws (1: base.BizError err),
     GetUploadResponse GetUpload(1: GetUploadRequest req) throws (1: base.BizError err),
     RecordChunkResponse RecordChunk(1: RecordChunkRequest req) throws (1: base.BizError err),

@@ -63,7 +63,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ImageAction {
-    /// Rebuild every vector from the image table (with a progress bar), then exit.
+    /// Rebuild the index from the image table (with a progress bar): exactly the
+    /// pictures of live images; then exit.
     Reindex,
 }
 
@@ -454,6 +455,8 @@ fn image_options(cfg: &Config, node_id: u16) -> Result<fanone_image::Options> {
         },
         max_concurrent_decodes: cfg.image.max_concurrent_decodes as usize,
         decode_wait: Duration::from_millis(cfg.image.decode_wait_ms),
+        removed_grace: Duration::from_secs(cfg.image.removed_grace_secs),
+        reap_interval: Duration::from_secs(cfg.image.reap_interval_secs),
     })
 }
 
@@ -470,7 +473,8 @@ fn model_path(configured: &Path) -> PathBuf {
         .unwrap_or_else(|| configured.to_path_buf())
 }
 
-/// `fanone image reindex`: rebuild every vector from the image table.
+/// `fanone image reindex`: rebuild the index from the image table, to hold exactly
+/// the pictures of live images.
 async fn reindex(cfg: &Config) -> Result<()> {
     let svc = fanone_image::open_service(&image_options(cfg, cfg.services.image.node_id)?).await?;
     let bar = indicatif::ProgressBar::new(0);
@@ -481,14 +485,22 @@ async fn reindex(cfg: &Config) -> Result<()> {
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
-    let (ok, failed) = svc
+    let r = svc
         .reindex(|done, total| {
             bar.set_length(total);
             bar.set_position(done);
         })
         .await?;
     bar.finish();
-    println!("reindexed {ok} images, {failed} failed (see the log)");
+    println!(
+        "reindexed {} images ({} distinct pictures), {} failed (see the log); \
+         {} keys of removed images dropped; the index holds {} vectors",
+        r.images,
+        r.pictures,
+        r.failed,
+        r.stale,
+        svc.indexed_count().await?
+    );
     Ok(())
 }
 

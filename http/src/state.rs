@@ -150,6 +150,7 @@ impl AppState {
             url: url.to_owned(),
             kind: kind.to_owned(),
             owner_id,
+            stored_at: fanone_id::now_ms(),
         };
         if let Err(e) = self
             .events
@@ -157,6 +158,25 @@ impl AppState {
             .await
         {
             tracing::error!(error = %e, url, "image event not published");
+        }
+    }
+
+    /// Announce that a stored image was taken down (`reason`: a replaced avatar, a
+    /// deleted video's cover), after the write that caused it, so the image service
+    /// drops it from the index and later deletes its object. Durable once this
+    /// returns; a failure is logged, not fatal to the request (the image then stays
+    /// searchable: the image service only knows of removals announced to it).
+    pub async fn announce_removed(&self, url: &str, reason: &str) {
+        let event = fanone_events::ImageRemoved {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if let Err(e) = self
+            .events
+            .publish(fanone_events::TOPIC_IMAGE_REMOVED, &event)
+            .await
+        {
+            tracing::error!(error = %e, url, reason, "image removal event not published");
         }
     }
 

@@ -2,8 +2,10 @@
 //! get the URL of the most similar stored image (avatars and video covers).
 //!
 //! Extension: with `top_k` (1..=20) the answer is `{url, items: [{image_id, url,
-//! score}]}` — the best `top_k` matches with their cosine similarity — instead of
-//! the bare URL string.
+//! score, urls}]}` — the best `top_k` distinct pictures with their cosine
+//! similarity — instead of the bare URL string. Images with the same bytes are one
+//! picture, answered by the newest live one; `urls` lists every live URL holding it,
+//! newest first.
 
 use fanone_errno::{Code, Error, from_rpc};
 use serde::Serialize;
@@ -31,6 +33,8 @@ struct HitView {
     image_id: String,
     url: String,
     score: f64,
+    /// Every live URL of the same picture, newest first (`url` first).
+    urls: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -70,6 +74,12 @@ async fn search(Extension(st): Extension<State>, mut input: Input) -> ApiResult 
                 .into_iter()
                 .map(|h| HitView {
                     image_id: h.image_id.to_string(),
+                    urls: match h.urls {
+                        Some(urls) if !urls.is_empty() => {
+                            urls.into_iter().map(|u| u.to_string()).collect()
+                        }
+                        _ => vec![h.url.to_string()],
+                    },
                     url: h.url.to_string(),
                     score: h.score,
                 })

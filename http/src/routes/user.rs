@@ -128,9 +128,17 @@ async fn avatar(
         caller_id: uid,
         avatar_url: st.object_url(&key).into(),
     };
-    let user = from_rpc(st.user.update_avatar(req).await)?.user;
-    st.announce_image(&user.avatar_url, "avatar", uid).await;
-    Ok(ok(UserView::from(user)))
+    let r = from_rpc(st.user.update_avatar(req).await)?;
+    st.announce_image(&r.user.avatar_url, "avatar", uid).await;
+    // the replaced avatar leaves the search index (and, after a grace period, storage)
+    if let Some(previous) = r
+        .previous_avatar_url
+        .filter(|p| !p.is_empty() && *p != r.user.avatar_url)
+    {
+        st.announce_removed(&previous, fanone_events::REMOVED_AVATAR_REPLACED)
+            .await;
+    }
+    Ok(ok(UserView::from(r.user)))
 }
 
 #[derive(Serialize)]

@@ -1,6 +1,10 @@
 //! CONTRACT.md §4.2 video routes. Handlers are thin: parse, call the video service
 //! over Thrift, compose like/comment counts in one batch call, shape the answer.
 //! Publishing also stores the upload and makes its cover.
+//!
+//! Extension: `DELETE /video/delete` (also POST, like `/comment/delete`; `video_id`
+//! from the body or the query string): the author soft-deletes a video, then its
+//! cover is announced removed (`image.removed`) so image search stops finding it.
 
 use std::{path::Path, process::Stdio, time::Duration};
 
@@ -9,7 +13,7 @@ use fanone_errno::{Code, Error, from_rpc};
 use fanone_storage::{ImageType, TempObject, VideoType, sniff_image, sniff_video};
 use volo_gen::{user as urpc, video as rpc};
 use volo_http::{
-    server::route::{Router, get, post},
+    server::route::{Router, delete, get, post},
     utils::Extension,
 };
 
@@ -39,6 +43,27 @@ pub fn router() -> Router {
         .route("/video/popular", get(popular))
         .route("/video/search", post(search))
         .route("/video/visit", get(visit))
+        .route("/video/delete", delete(remove).post(remove))
+}
+
+/// `DELETE /video/delete`: only the author (10008 otherwise; unknown 10007).
+async fn remove(Extension(st): Extension<State>, Caller(uid): Caller, input: Input) -> ApiResult {
+    let video_id = input
+        .opt_id("video_id")?
+        .ok_or_else(|| Error::param("video_id is required"))?;
+    let req = rpc::DeleteVideoRequest {
+        caller_id: uid,
+        video_id,
+    };
+    let r = from_rpc(st.video.delete_video(req).await)?;
+    // also when it was deleted before: a retry after a failure here announces it
+    // again (the image service handles a removal once, however often it arrives)
+    st.announce_removed(&r.video.cover_url, fanone_events::REMOVED_VIDEO_DELETED)
+        .await;
+    if r.already_deleted {
+        return Err(Error::not_found("video").into());
+    }
+    Ok(ok_empty())
 }
 
 async fn publish(

@@ -397,6 +397,11 @@ pub struct ImageConfig {
     pub max_concurrent_decodes: u32,
     /// How long a search waits in that queue before answering "busy" (10012).
     pub decode_wait_ms: u64,
+    /// The object of a removed image (a replaced avatar, a deleted video's cover) is
+    /// deleted this long after the removal; until then its URL still serves it.
+    pub removed_grace_secs: u64,
+    /// How often the image service deletes the objects past that grace (0 = never).
+    pub reap_interval_secs: u64,
 }
 
 impl Default for ImageConfig {
@@ -410,6 +415,8 @@ impl Default for ImageConfig {
             max_decode_bytes: 128 << 20,
             max_concurrent_decodes: 0,
             decode_wait_ms: 10_000,
+            removed_grace_secs: 86_400,
+            reap_interval_secs: 600,
         }
     }
 }

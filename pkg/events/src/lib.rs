@@ -31,7 +31,30 @@ pub struct ImageStored {
     /// `avatar` or `cover`
     pub kind: String,
     pub owner_id: i64,
+    /// When the object was stored (Unix ms): of several images with the same bytes,
+    /// the newest answers a search. 0 (events of older versions) = when indexed.
+    #[serde(default)]
+    pub stored_at: i64,
 }
+
+/// Images taken down (a replaced avatar, the cover of a deleted video): the image
+/// service drops them from the index and, after a grace period, deletes the object.
+/// Published by the side that caused it, after its own write.
+pub const TOPIC_IMAGE_REMOVED: &str = "image.removed";
+
+/// Payload of [`TOPIC_IMAGE_REMOVED`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageRemoved {
+    pub url: String,
+    /// Why: [`REMOVED_AVATAR_REPLACED`] or [`REMOVED_VIDEO_DELETED`] (for logs and the
+    /// kind of a row the image service never saw stored).
+    pub reason: String,
+}
+
+/// [`ImageRemoved::reason`]: the owner uploaded another avatar.
+pub const REMOVED_AVATAR_REPLACED: &str = "avatar_replaced";
+/// [`ImageRemoved::reason`]: the video of this cover was deleted.
+pub const REMOVED_VIDEO_DELETED: &str = "video_deleted";
 
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {

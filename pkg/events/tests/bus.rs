@@ -12,6 +12,7 @@ fn ev(n: i64) -> ImageStored {
         url: format!("http://x/static/a/{n}.png"),
         kind: "avatar".into(),
         owner_id: n,
+        stored_at: n,
     }
 }
 
@@ -112,4 +113,26 @@ async fn mariadb_bus() {
         return;
     };
     exercise(&url).await;
+}
+
+#[test]
+fn image_payloads_decode_across_versions() {
+    // an event of a version without `stored_at` still decodes (0 = unknown)
+    let d = fanone_events::Delivery {
+        id: 1,
+        topic: TOPIC_IMAGE_STORED.into(),
+        payload: r#"{"url":"http://x/static/a.png","kind":"avatar","owner_id":7}"#.into(),
+    };
+    let e: ImageStored = d.decode().unwrap();
+    assert_eq!((e.owner_id, e.stored_at), (7, 0));
+    let removed = fanone_events::ImageRemoved {
+        url: "http://x/static/a.png".into(),
+        reason: fanone_events::REMOVED_AVATAR_REPLACED.into(),
+    };
+    let d = fanone_events::Delivery {
+        id: 2,
+        topic: fanone_events::TOPIC_IMAGE_REMOVED.into(),
+        payload: serde_json::to_string(&removed).unwrap(),
+    };
+    assert_eq!(d.decode::<fanone_events::ImageRemoved>().unwrap(), removed);
 }

@@ -21,6 +21,7 @@ fn ev(n: i64) -> ImageStored {
         url: format!("http://x/static/{n}.png"),
         kind: "avatar".into(),
         owner_id: n,
+        stored_at: n,
     }
 }
 

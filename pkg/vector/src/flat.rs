@@ -191,6 +191,23 @@ impl VectorStore for FlatIndex {
         self.write(vec![(id, None)]).await
     }
 
+    /// One remove record per stored id among `ids`, appended and fsynced together;
+    /// absent ids write nothing.
+    async fn remove_many(&self, ids: &[i64]) -> Result<(), VectorError> {
+        let present: Vec<(i64, Option<Vec<f32>>)> = {
+            let data = self.shared.read();
+            let mut seen = std::collections::HashSet::with_capacity(ids.len());
+            ids.iter()
+                .filter(|id| data.pos.contains_key(id) && seen.insert(**id))
+                .map(|id| (*id, None))
+                .collect()
+        };
+        if present.is_empty() {
+            return Ok(());
+        }
+        self.write(present).await
+    }
+
     async fn search(&self, query: &[f32], k: usize) -> Result<Vec<Hit>, VectorError> {
         check_vector(query, self.shared.dim)?;
         if k == 0 {

@@ -6,7 +6,8 @@
 //! - `create_index` is sent with `sync(false)` and `describe_index` is polled instead;
 //! - search results are read per column (`get_ids`, `get_scores`), never with `rows()`;
 //! - lookups by id use a literal `id in [...]` filter, never `get`;
-//! - inserts go in batches of at most `MAX_BATCH` rows and `MAX_BATCH_BYTES` of vectors.
+//! - inserts go in batches of at most `MAX_BATCH` rows and `MAX_BATCH_BYTES` of vectors;
+//!   deletes by a literal `id in [...]` filter of at most `MAX_DELETE_IDS` ids.
 
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,8 @@ const MAX_BATCH: usize = 2000;
 /// Vector bytes per insert/upsert RPC at most: on Milvus Lite 2.5.1 a message of ~7 MB or
 /// more takes seconds (10 MB: ~12 s) where two of 5 MB take 0.7 s.
 const MAX_BATCH_BYTES: usize = 4 << 20;
+/// Ids per delete RPC at most (the `id in [...]` filter grows with them).
+const MAX_DELETE_IDS: usize = 1000;
 const ID_FIELD: &str = "id";
 const VECTOR_FIELD: &str = "vector";
 const INDEX_WAIT: Duration = Duration::from_secs(60);
@@ -247,6 +250,23 @@ impl MilvusStore {
         }
     }
 
+    /// Delete the rows of `ids` (absent ones are fine) in one RPC.
+    async fn delete_ids(&self, ids: &[i64]) -> Result<(), VectorError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+        self.client
+            .delete(
+                DeleteRequest::builder()
+                    .collection_name(&self.collection)
+                    .filter(format!("{ID_FIELD} in [{}]", list.join(",")))
+                    .build()?,
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Insert-or-replace `items` (each id at most once) in one RPC.
     async fn upsert_batch(&self, items: &[(i64, &[f32])]) -> Result<(), VectorError> {
         let ids = items.iter().map(|(id, _)| *id).collect();
@@ -294,14 +314,16 @@ impl VectorStore for MilvusStore {
     }
 
     async fn remove(&self, id: i64) -> Result<(), VectorError> {
-        self.client
-            .delete(
-                DeleteRequest::builder()
-                    .collection_name(&self.collection)
-                    .filter(format!("{ID_FIELD} in [{id}]"))
-                    .build()?,
-            )
-            .await?;
+        self.delete_ids(&[id]).await
+    }
+
+    async fn remove_many(&self, ids: &[i64]) -> Result<(), VectorError> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        for chunk in ids.chunks(MAX_DELETE_IDS) {
+            self.delete_ids(chunk).await?;
+        }
         Ok(())
     }
 

@@ -108,6 +108,27 @@ async fn exercise<S: VectorStore>(s: &S) {
     assert_eq!(s.len().await.unwrap(), 2);
     assert_eq!(ids(&s.search(&axis(0), 10).await.unwrap()), vec![1, 2]);
 
+    // remove many: absent and repeated ids are fine; exactly the named ones go
+    s.upsert_many(&[(20, axis(5)), (21, axis(6)), (22, axis(7))])
+        .await
+        .unwrap();
+    assert_eq!(s.len().await.unwrap(), 5);
+    s.remove_many(&[20, 22, 999, 20]).await.unwrap();
+    assert_eq!(s.len().await.unwrap(), 3);
+    assert_eq!(ids(&s.search(&axis(6), 1).await.unwrap()), vec![21]);
+    for gone in [5, 7] {
+        let hits = s.search(&axis(gone), 10).await.unwrap();
+        assert!(
+            hits.iter().all(|h| h.id != 20 && h.id != 22),
+            "removed vectors are not found: {hits:?}"
+        );
+    }
+    s.remove_many(&[]).await.unwrap();
+    s.remove_many(&[21, 404]).await.unwrap();
+    s.remove_many(&[21]).await.unwrap();
+    assert_eq!(s.len().await.unwrap(), 2);
+    assert_eq!(ids(&s.search(&axis(0), 10).await.unwrap()), vec![1, 2]);
+
     // dimension and value errors, nothing stored
     let short = vec![0.0; DIM - 1];
     let long = vec![0.0; DIM + 1];
@@ -173,6 +194,18 @@ async fn exercise<S: VectorStore>(s: &S) {
             "best first"
         );
     }
+
+    // bulk removal: more ids than one Milvus delete takes; the rest keep their order
+    let doomed: Vec<i64> = (0..1500).map(|i| 1000 + i).collect();
+    s.remove_many(&doomed).await.unwrap();
+    assert_eq!(s.len().await.unwrap(), 2 + BULK as u64 - 1500);
+    let (id, v) = &bulk[1600];
+    assert_eq!(s.search(v, 1).await.unwrap()[0].id, *id, "a kept vector");
+    let hits = s.search(&bulk[10].1, 5).await.unwrap();
+    assert!(
+        hits.iter().all(|h| !(1000..2500).contains(&h.id)),
+        "removed ids are not found: {hits:?}"
+    );
 }
 
 // ---------------------------------------------------------------- FlatIndex
@@ -187,10 +220,36 @@ async fn flat_index_behaves() {
     let len = s.len().await.unwrap();
     drop(s);
 
-    // a restart keeps everything
+    // a restart keeps everything, removals included
     let s = FlatIndex::open(&path, DIM).unwrap();
     assert_eq!(s.len().await.unwrap(), len);
     assert_eq!(search_axes(&s).await, before);
+}
+
+#[tokio::test]
+async fn flat_index_logs_one_record_per_removed_vector() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.idx");
+    let s = FlatIndex::open(&path, DIM).unwrap();
+    s.upsert_many(&[(1, axis(0)), (2, axis(1)), (3, axis(2))])
+        .await
+        .unwrap();
+    let before = s.stats();
+    // two present ids (one repeated) and an absent one: two remove records, one append
+    s.remove_many(&[1, 404, 3, 1]).await.unwrap();
+    let after = s.stats();
+    let remove_record = (1 + 8 + 4) as u64;
+    assert_eq!(after.live, 1);
+    assert_eq!(after.records, before.records + 2);
+    assert_eq!(after.file_bytes, before.file_bytes + 2 * remove_record);
+    // nothing present: nothing written
+    s.remove_many(&[1, 3, 404]).await.unwrap();
+    assert_eq!(s.stats(), after);
+    drop(s);
+
+    let s = FlatIndex::open(&path, DIM).unwrap();
+    assert_eq!(s.len().await.unwrap(), 1);
+    assert_eq!(ids(&s.search(&axis(0), 5).await.unwrap()), vec![2]);
 }
 
 async fn search_axes(s: &impl VectorStore) -> Vec<Vec<Hit>> {

@@ -41,16 +41,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     for (id, _) in &vectors {
-        let rec = ImageRecord {
-            id: *id,
-            url: format!("http://seed.invalid/static/seed/{id}.jpg"),
-            kind: 3,
-            owner_id: 0,
-            created_at: fanone_id::now_ms(),
-            indexed_at: None,
-        };
-        store.get_or_insert(&rec).await?;
-        store.mark_indexed(*id, fanone_id::now_ms()).await?;
+        let now = fanone_id::now_ms();
+        let url = format!("http://seed.invalid/static/seed/{id}.jpg");
+        store
+            .get_or_insert(&ImageRecord::new(*id, &url, 3, 0, now))
+            .await?;
+        // each its own picture: a made-up hash, the vector keyed by the row's id
+        let hash = format!("{id:064x}");
+        let content = store.content_id(&hash, *id, now).await?;
+        store.set_content(*id, &hash, content).await?;
+        store.mark_indexed(*id, now).await?;
     }
     if target.starts_with("http://") || target.starts_with("https://") {
         let collection = args.get(4).map_or("fanone_images", String::as_str);

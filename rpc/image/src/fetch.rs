@@ -1,4 +1,5 @@
-//! Getting the bytes of a stored image: from our own object store, by object key.
+//! Getting the bytes of a stored image (and deleting a removed one): from our own
+//! object store, by object key.
 //!
 //! The image service never fetches a URL. An image URL names an object of ours as
 //! `<public url>/static/<key>`; the key is taken from it (percent-decoded once) and
@@ -39,6 +40,18 @@ pub fn object_key(url: &str) -> Option<String> {
 impl Fetcher {
     pub fn new(store: LocalStore, max_bytes: u64) -> Self {
         Self { store, max_bytes }
+    }
+
+    /// Delete the object an image URL of ours names. Nothing to delete (a missing
+    /// object, a URL that names none) is not an error; storage trouble is transient.
+    pub async fn delete(&self, url: &str) -> Result<(), FetchError> {
+        let Some(key) = object_key(url) else {
+            return Ok(());
+        };
+        match self.store.delete(&key).await {
+            Ok(()) | Err(StorageError::BadKey(_) | StorageError::NotFound) => Ok(()),
+            Err(other) => Err(FetchError::Transient(other.to_string())),
+        }
     }
 
     pub async fn fetch(&self, url: &str) -> Result<Vec<u8>, FetchError> {
@@ -120,6 +133,19 @@ mod tests {
                 matches!(f.fetch(url).await, Err(FetchError::Gone(_))),
                 "{url}"
             );
+            // nothing outside the store is ever deleted
+            f.delete(url).await.unwrap();
         }
+        assert!(dir.path().join("secret.txt").exists());
+        f.delete("http://anything/static/avatars/1/a.png")
+            .await
+            .unwrap();
+        assert!(matches!(
+            f.fetch("http://anything/static/avatars/1/a.png").await,
+            Err(FetchError::Gone(_))
+        ));
+        f.delete("http://anything/static/avatars/1/a.png")
+            .await
+            .unwrap();
     }
 }

@@ -28,7 +28,7 @@ impl<S: ImageStore, V: VectorStore> rpc::ImageService for Handler<S, V> {
     ) -> Answer<rpc::IndexImageResponse, rpc::ImageServiceIndexImageException> {
         let r = self
             .svc
-            .index(&req.url, req.kind.inner() as i16, req.owner_id)
+            .index(&req.url, req.kind.inner() as i16, req.owner_id, None)
             .await;
         to_rpc(
             r.map(|image_id| rpc::IndexImageResponse { image_id })
@@ -49,6 +49,7 @@ impl<S: ImageStore, V: VectorStore> rpc::ImageService for Handler<S, V> {
                         image_id: f.image_id,
                         url: f.url.into(),
                         score: f64::from(f.score),
+                        urls: Some(f.urls.into_iter().map(Into::into).collect()),
                     })
                     .collect(),
             })

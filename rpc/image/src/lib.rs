@@ -1,6 +1,8 @@
 //! FanOne image service: the image table, feature vectors (EfficientNet-Lite0 via
 //! tract), a vector store (built-in flat index standalone, Milvus in cluster mode),
-//! indexing driven by `image.stored` events, and search by example.
+//! indexing driven by `image.stored` events, removal by `image.removed` events (the
+//! objects of removed images deleted after a grace period by the reaper job), and
+//! search by example.
 //!
 //! Layout as every service: `handler` → `service` → `store`; plus `fetch` (image
 //! bytes from our own object store, by key; never an outbound request).
@@ -13,18 +15,23 @@ pub mod store;
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use fanone_embed::{Limits, TractEmbedder};
-use fanone_events::{EventBus, ImageStored, TOPIC_IMAGE_STORED};
+use fanone_events::{
+    EventBus, ImageRemoved, ImageStored, REMOVED_AVATAR_REPLACED, REMOVED_VIDEO_DELETED,
+    TOPIC_IMAGE_REMOVED, TOPIC_IMAGE_STORED,
+};
 use fanone_storage::LocalStore;
 use fanone_vector::{AnyStore, FlatIndex, MilvusStore};
 
 pub use handler::Handler;
-pub use service::ImageService;
+pub use service::{ImageService, Reindexed};
 pub use store::{Migrator, SeaImageStore};
 
 pub type Service = ImageService<SeaImageStore, AnyStore>;
 
 /// Consumer group of the indexer on the event queue.
 pub const INDEXER_GROUP: &str = "image-indexer";
+/// Consumer group of removals on the event queue.
+pub const REMOVER_GROUP: &str = "image-remover";
 
 /// Everything the image service needs to start.
 #[derive(Debug, Clone)]
@@ -43,6 +50,10 @@ pub struct Options {
     /// Images decoded at once (0 = one per core); others wait up to `decode_wait`.
     pub max_concurrent_decodes: usize,
     pub decode_wait: Duration,
+    /// The object of a removed image is deleted this long after its removal.
+    pub removed_grace: Duration,
+    /// How often the reaper looks for such objects (0 = never).
+    pub reap_interval: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +105,8 @@ pub async fn open_service(opts: &Options) -> Result<Arc<Service>, OpenError> {
     ))
 }
 
-/// Open everything and start indexing `image.stored` events.
+/// Open everything, start consuming `image.stored` and `image.removed` events and
+/// the reaper of removed images' objects.
 pub async fn open(
     opts: &Options,
     jobs: &fanone_jobs::Jobs,
@@ -117,13 +129,65 @@ pub async fn open(
                 "cover" => 2,
                 _ => 3,
             };
-            match svc.index(&e.url, kind, e.owner_id).await {
+            let stored_at = (e.stored_at > 0).then_some(e.stored_at);
+            match svc.index(&e.url, kind, e.owner_id, stored_at).await {
                 Ok(_) => Ok(()),
+                Err(service::ImageError::Removed(_)) => {
+                    tracing::debug!(url = e.url, "image removed before it was indexed; skipped");
+                    Ok(())
+                }
                 Err(err) if err.is_permanent() => {
                     tracing::warn!(url = e.url, error = %err, "image cannot be indexed; skipped");
                     Ok(())
                 }
                 Err(err) => Err(err.to_string()),
+            }
+        }
+    });
+    let remover = svc.clone();
+    bus.consume(
+        jobs,
+        REMOVER_GROUP,
+        TOPIC_IMAGE_REMOVED,
+        Duration::from_secs(2),
+        move |ev| {
+            let svc = remover.clone();
+            async move {
+                let e: ImageRemoved = match ev.decode() {
+                    Ok(e) => e,
+                    Err(err) => {
+                        tracing::warn!(id = ev.id, error = %err, "malformed image event skipped");
+                        return Ok(());
+                    }
+                };
+                // the kind of a tombstone whose image was never seen stored
+                let kind = match e.reason.as_str() {
+                    REMOVED_AVATAR_REPLACED => 1,
+                    REMOVED_VIDEO_DELETED => 2,
+                    _ => 3,
+                };
+                match svc.remove(&e.url, kind).await {
+                    Ok(_) => {
+                        tracing::debug!(url = e.url, reason = e.reason, "image removal handled");
+                        Ok(())
+                    }
+                    Err(err) if err.is_permanent() => {
+                        tracing::warn!(url = e.url, error = %err, "image removal skipped");
+                        Ok(())
+                    }
+                    Err(err) => Err(err.to_string()),
+                }
+            }
+        },
+    );
+    let reaper = Arc::downgrade(&svc);
+    let grace = opts.removed_grace;
+    jobs.every("image-reaper", opts.reap_interval, move || {
+        let svc = reaper.upgrade();
+        async move {
+            match svc {
+                Some(svc) => svc.reap(grace).await.map(drop),
+                None => Ok(()),
             }
         }
     });

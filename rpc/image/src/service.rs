@@ -1,12 +1,19 @@
-//! The rules of the image domain: index a stored image once, search by example.
+//! The rules of the image domain: index a stored image once, drop a removed one,
+//! answer a search with the newest live image of each matching picture.
+//!
+//! Rows with the same bytes (SHA-256) share a content id, the key of their one
+//! vector: duplicates take one top-k slot, and a hit answers with the newest live
+//! row holding that picture (every live URL of it in `urls`). A picture's vector is
+//! kept exactly while some live row holds it; see [`ImageService::settle`].
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 use tracing::Instrument as _;
 
 use fanone_embed::{EmbedError, Embedder, Limits};
 use fanone_errno::{Code, Error};
 use fanone_id::{Snowflake, now_ms};
-use fanone_vector::{VectorError, VectorStore};
+use fanone_vector::{Hit, VectorError, VectorStore};
+use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::{
@@ -16,11 +23,18 @@ use crate::{
 
 /// Largest `top_k` of a search.
 pub const MAX_TOP_K: i32 = 100;
+/// How often one settling re-checks a picture against concurrent changes before
+/// it gives up (and the event that asked is retried).
+const SETTLE_ROUNDS: usize = 8;
+/// Rows per page of a reindex or a reaper pass.
+const PAGE: u64 = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("{0}")]
     InvalidInput(&'static str),
+    #[error("image was removed: {0}")]
+    Removed(String),
     #[error(transparent)]
     Embed(#[from] EmbedError),
     #[error(transparent)]
@@ -33,14 +47,17 @@ pub enum ImageError {
     Task(String),
     #[error("every decoding slot stayed busy for {0:?}")]
     Busy(Duration),
+    #[error("the vector of picture {0} kept changing under concurrent updates")]
+    Unsettled(i64),
 }
 
 impl ImageError {
-    /// Whether trying again later cannot help (bad image, image gone).
+    /// Whether trying again later cannot help (bad image, image gone or removed).
     pub fn is_permanent(&self) -> bool {
         matches!(
             self,
             ImageError::InvalidInput(_)
+                | ImageError::Removed(_)
                 | ImageError::Fetch(FetchError::Gone(_) | FetchError::TooLarge(_))
                 | ImageError::Embed(
                     EmbedError::NotAnImage | EmbedError::TooLarge(_) | EmbedError::Decode(_)
@@ -54,6 +71,7 @@ impl From<ImageError> for Error {
     fn from(e: ImageError) -> Self {
         match e {
             ImageError::InvalidInput(msg) => Error::param(msg),
+            ImageError::Removed(_) => Error::new(Code::NotFound, "image was removed"),
             ImageError::Embed(EmbedError::NotAnImage) => {
                 Error::param("data must be a JPEG, PNG, GIF or WebP image")
             }
@@ -75,12 +93,37 @@ impl From<ImageError> for Error {
 
 pub type Result<T> = std::result::Result<T, ImageError>;
 
-/// One search result.
+/// One search result: a distinct picture.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Found {
+    /// The newest live image holding the picture.
     pub image_id: i64,
+    /// Its URL.
     pub url: String,
+    /// Every live URL holding the same bytes, newest first (`url` first).
+    pub urls: Vec<String>,
     pub score: f32,
+}
+
+/// What a reindex did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reindexed {
+    /// Live images read and embedded.
+    pub images: u64,
+    /// Distinct pictures among them (vectors written).
+    pub pictures: u64,
+    /// Live images that could not be read or embedded (logged).
+    pub failed: u64,
+    /// Vectors of removed images (or of superseded keys) removed.
+    pub stale: u64,
+}
+
+/// The last vector write one settling made for a picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wrote {
+    Nothing,
+    Upsert,
+    Remove,
 }
 
 pub struct ImageService<S, V> {
@@ -94,6 +137,32 @@ pub struct ImageService<S, V> {
     /// per core by default); the rest queue for at most `decode_wait`.
     cpu: Semaphore,
     decode_wait: Duration,
+}
+
+/// `url` must name an object of ours (`<public url>/static/<key>`).
+fn check_url(url: &str) -> Result<()> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 760 {
+        return Err(ImageError::InvalidInput(
+            "url must be an http(s) URL of at most 760 bytes",
+        ));
+    }
+    if crate::fetch::object_key(url).is_none() {
+        return Err(ImageError::InvalidInput(
+            "url must name a stored object (<public url>/static/<key>)",
+        ));
+    }
+    Ok(())
+}
+
+/// SHA-256 of `bytes` as 64 lower-case hex digits, on a blocking thread (up to the
+/// size limit of an image); the bytes are handed back.
+async fn content_hash(bytes: Vec<u8>) -> Result<(Vec<u8>, String)> {
+    tokio::task::spawn_blocking(move || {
+        let hash = hex::encode(Sha256::digest(&bytes));
+        (bytes, hash)
+    })
+    .await
+    .map_err(|e| ImageError::Task(e.to_string()))
 }
 
 impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
@@ -128,92 +197,215 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
     }
 
     /// Make the stored image at `url` searchable. Idempotent: a second call (a
-    /// re-delivered event) finds the row already indexed and writes nothing. The
-    /// bytes are read from our object store by the key the URL names; a URL that
-    /// names no object of ours is refused before anything is stored.
-    pub async fn index(&self, url: &str, kind: i16, owner_id: i64) -> Result<i64> {
-        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 760 {
-            return Err(ImageError::InvalidInput(
-                "url must be an http(s) URL of at most 760 bytes",
-            ));
-        }
-        if crate::fetch::object_key(url).is_none() {
-            return Err(ImageError::InvalidInput(
-                "url must name a stored object (<public url>/static/<key>)",
-            ));
-        }
+    /// re-delivered event) finds the row already indexed and writes nothing. A URL
+    /// that was removed is never indexed (`Removed`), whenever its event arrives.
+    /// The bytes are read from our object store by the key the URL names; a URL that
+    /// names no object of ours is refused before anything is stored. `stored_at`
+    /// (when the object was stored) orders duplicates; absent = now.
+    pub async fn index(
+        &self,
+        url: &str,
+        kind: i16,
+        owner_id: i64,
+        stored_at: Option<i64>,
+    ) -> Result<i64> {
+        check_url(url)?;
         if !(1..=3).contains(&kind) {
             return Err(ImageError::InvalidInput(
                 "kind must be 1 (avatar), 2 (cover) or 3 (uploaded)",
             ));
         }
+        let created_at = stored_at.filter(|t| *t > 0).unwrap_or_else(now_ms);
         let rec = self
             .store
-            .get_or_insert(&ImageRecord {
-                id: self.ids.next_id(),
-                url: url.to_owned(),
+            .get_or_insert(&ImageRecord::new(
+                self.ids.next_id(),
+                url,
                 kind,
                 owner_id,
-                created_at: now_ms(),
-                indexed_at: None,
-            })
+                created_at,
+            ))
             .await?;
+        if !rec.is_live() {
+            return Err(ImageError::Removed(url.to_owned()));
+        }
         if rec.indexed_at.is_some() {
             return Ok(rec.id);
         }
-        let bytes = self.fetcher.fetch(url).await?;
+        let (bytes, hash) = content_hash(self.fetcher.fetch(url).await?).await?;
         let vector = self.embed(bytes).await?;
-        // vector first, then the mark: a crash in between re-embeds, never loses
-        self.vectors.upsert(rec.id, &vector).await?;
+        let content = self.store.content_id(&hash, rec.id, now_ms()).await?;
+        // the row names its picture before the vector is written, so a removal
+        // running meanwhile sees it (see `settle`)
+        self.store.set_content(rec.id, &hash, content).await?;
+        self.vectors.upsert(content, &vector).await?;
+        self.settle(content, Wrote::Upsert, Some(vector)).await?;
         self.store.mark_indexed(rec.id, now_ms()).await?;
-        tracing::info!(image_id = rec.id, kind, "image indexed");
+        tracing::info!(
+            image_id = rec.id,
+            content_id = content,
+            kind,
+            "image indexed"
+        );
         Ok(rec.id)
     }
 
-    /// The stored images most similar to `data`, best first.
+    /// Take the image at `url` down: it leaves the index (its picture's vector goes
+    /// with the last live image holding it) and is never indexed again, even by a
+    /// late `image.stored`; its object is deleted after the grace period ([`reap`]).
+    /// Idempotent; a URL never seen gets a tombstone row (of `kind`).
+    ///
+    /// [`reap`]: Self::reap
+    pub async fn remove(&self, url: &str, kind: i16) -> Result<i64> {
+        check_url(url)?;
+        let now = now_ms();
+        let rec = self
+            .store
+            .tombstone(
+                &ImageRecord::new(self.ids.next_id(), url, kind, 0, now),
+                now,
+            )
+            .await?;
+        if let Some(content) = rec.content_id {
+            self.settle(content, Wrote::Nothing, None).await?;
+        }
+        metrics::counter!("fanone_image_removed_total").increment(1);
+        tracing::info!(
+            image_id = rec.id,
+            content_id = rec.content_id,
+            "image removed"
+        );
+        Ok(rec.id)
+    }
+
+    /// Make the vector of picture `content` agree with the table after this caller
+    /// changed it (`wrote` = its last vector write): present while some live row
+    /// holds the picture, absent otherwise.
+    ///
+    /// Indexers and removals of the same picture may run at once (two consumers, or
+    /// several replicas). Each writes the table first, then the vector, then reads
+    /// the table again and repeats until its last vector write agrees with what it
+    /// read. The last vector write of all is then followed by a read that sees every
+    /// table write before it, so it agrees with the final table; a removal that
+    /// still sees a live holder writes nothing, as the holder's indexer (or a
+    /// settling that removed the vector) writes after it. `vector` is the picture's
+    /// embedding when the caller has it; otherwise a live holder is read again.
+    async fn settle(
+        &self,
+        content: i64,
+        mut wrote: Wrote,
+        mut vector: Option<Vec<f32>>,
+    ) -> Result<()> {
+        for _ in 0..SETTLE_ROUNDS {
+            let holders = self.store.live_by_contents(&[content]).await?;
+            match (holders.first(), wrote) {
+                (Some(_), Wrote::Upsert | Wrote::Nothing) | (None, Wrote::Remove) => return Ok(()),
+                (None, _) => {
+                    self.vectors.remove(content).await?;
+                    wrote = Wrote::Remove;
+                }
+                (Some(holder), Wrote::Remove) => {
+                    let v = match vector.take() {
+                        Some(v) => v,
+                        None => self.embed_url(&holder.url).await?,
+                    };
+                    self.vectors.upsert(content, &v).await?;
+                    vector = Some(v);
+                    wrote = Wrote::Upsert;
+                }
+            }
+        }
+        Err(ImageError::Unsettled(content))
+    }
+
+    /// The stored pictures most similar to `data`, best first: each once, answered by
+    /// its newest live image.
     pub async fn search(&self, data: Vec<u8>, top_k: i32) -> Result<Vec<Found>> {
         if data.is_empty() {
             return Err(ImageError::InvalidInput("data is empty"));
         }
         let k = top_k.clamp(1, MAX_TOP_K) as usize;
         let vector = self.embed(data).await?;
+        let mut ask = k;
+        loop {
+            let hits = self.nearest(&vector, ask).await?;
+            let mut found = self.resolve(&hits).await?;
+            // a vector whose last image was removed a moment ago has no live row: ask
+            // once for more, so such a vector does not shorten the answer
+            if found.len() >= k || hits.len() < ask || ask > k {
+                found.truncate(k);
+                return Ok(found);
+            }
+            ask = 2 * k + (hits.len() - found.len());
+        }
+    }
+
+    async fn nearest(&self, vector: &[f32], k: usize) -> Result<Vec<Hit>> {
         let started = std::time::Instant::now();
         let hits = self
             .vectors
-            .search(&vector, k)
+            .search(vector, k)
             .instrument(tracing::info_span!("vector.search", k))
             .await?;
         metrics::histogram!("fanone_image_vector_search_duration_seconds")
             .record(started.elapsed().as_secs_f64());
+        Ok(hits)
+    }
+
+    /// Hits (picture ids) to their live images, in hit order; pictures no live image
+    /// holds are left out.
+    async fn resolve(&self, hits: &[Hit]) -> Result<Vec<Found>> {
         let ids: Vec<i64> = hits.iter().map(|h| h.id).collect();
-        let rows = self.store.by_ids(&ids).await?;
+        let rows = self.store.live_by_contents(&ids).await?;
+        let mut by_content: HashMap<i64, Vec<&ImageRecord>> = HashMap::new();
+        for r in &rows {
+            if let Some(c) = r.content_id {
+                // rows come newest first, so each list does too
+                by_content.entry(c).or_default().push(r);
+            }
+        }
         Ok(hits
-            .into_iter()
+            .iter()
             .filter_map(|h| {
-                rows.iter().find(|r| r.id == h.id).map(|r| Found {
-                    image_id: r.id,
-                    url: r.url.clone(),
+                let holders = by_content.get(&h.id)?;
+                let newest = holders.first()?;
+                Some(Found {
+                    image_id: newest.id,
+                    url: newest.url.clone(),
+                    urls: holders.iter().map(|r| r.url.clone()).collect(),
                     score: h.score,
                 })
             })
             .collect())
     }
 
-    /// Rebuild every vector from the image table. `progress(done, total)` after each
-    /// image. Returns (indexed, failed).
-    pub async fn reindex(&self, progress: impl Fn(u64, u64)) -> Result<(u64, u64)> {
-        let total = self.store.count().await?;
-        let (mut done, mut ok, mut failed, mut after) = (0u64, 0u64, 0u64, 0i64);
+    /// Rebuild the index to hold exactly the live pictures: every live image is read
+    /// again, hashed (duplicates found among images indexed before hashes were kept)
+    /// and its picture embedded once; then the vector of every key no live image
+    /// holds (removed images, superseded keys) is removed. `progress(done, total)`
+    /// after each live image.
+    pub async fn reindex(&self, progress: impl Fn(u64, u64)) -> Result<Reindexed> {
+        let total = self.store.count(true).await?;
+        let mut out = Reindexed::default();
+        let mut pictures = std::collections::HashSet::new();
+        let (mut done, mut after) = (0u64, 0i64);
         loop {
-            let page = self.store.page_after(after, 100).await?;
+            let page = self.store.page_after(after, PAGE, true).await?;
             let Some(last) = page.last() else { break };
             after = last.id;
-            let mut batch = Vec::with_capacity(page.len());
+            let mut batch = Vec::new();
+            let mut rows = Vec::with_capacity(page.len());
             for rec in &page {
-                match self.embed_url(&rec.url).await {
-                    Ok(v) => batch.push((rec.id, v)),
+                match self.reread(rec, &pictures).await {
+                    Ok((content, vector)) => {
+                        if let Some(v) = vector {
+                            pictures.insert(content);
+                            batch.push((content, v));
+                        }
+                        rows.push(rec.id);
+                    }
                     Err(e) => {
-                        failed += 1;
+                        out.failed += 1;
                         tracing::warn!(image_id = rec.id, url = rec.url, error = %e, "reindex: skipped");
                     }
                 }
@@ -222,12 +414,92 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
             }
             self.vectors.upsert_many(&batch).await?;
             let now = now_ms();
-            for (id, _) in &batch {
+            for id in &rows {
                 self.store.mark_indexed(*id, now).await?;
             }
-            ok += batch.len() as u64;
+            out.images += rows.len() as u64;
         }
-        Ok((ok, failed))
+        out.pictures = pictures.len() as u64;
+        out.stale = self.drop_stale().await?;
+        Ok(out)
+    }
+
+    /// Hash a live image again and record its picture; the picture's vector unless
+    /// `embedded` already has it.
+    async fn reread(
+        &self,
+        rec: &ImageRecord,
+        embedded: &std::collections::HashSet<i64>,
+    ) -> Result<(i64, Option<Vec<f32>>)> {
+        let (bytes, hash) = content_hash(self.fetcher.fetch(&rec.url).await?).await?;
+        let content = self.store.content_id(&hash, rec.id, now_ms()).await?;
+        if rec.content_id != Some(content) || rec.content_hash.as_deref() != Some(hash.as_str()) {
+            self.store.set_content(rec.id, &hash, content).await?;
+        }
+        if embedded.contains(&content) {
+            return Ok((content, None));
+        }
+        Ok((content, Some(self.embed(bytes).await?)))
+    }
+
+    /// Remove the vector of every key any row ever had (its id, its content id)
+    /// that no live row holds now. Returns how many keys were dropped.
+    async fn drop_stale(&self) -> Result<u64> {
+        let (mut after, mut dropped) = (0i64, 0u64);
+        loop {
+            let page = self.store.page_after(after, PAGE * 5, false).await?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            let mut keys: Vec<i64> = page
+                .iter()
+                .flat_map(|r| std::iter::once(r.id).chain(r.content_id))
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let live = self.store.live_contents(&keys).await?;
+            let dead: Vec<i64> = keys
+                .into_iter()
+                .filter(|k| live.binary_search(k).is_err())
+                .collect();
+            if dead.is_empty() {
+                continue;
+            }
+            self.vectors.remove_many(&dead).await?;
+            dropped += dead.len() as u64;
+            // an image indexed meanwhile may hold one of them now
+            for content in self.store.live_contents(&dead).await? {
+                self.settle(content, Wrote::Remove, None).await?;
+            }
+        }
+        Ok(dropped)
+    }
+
+    /// Delete the objects of images removed at least `grace` ago (once each).
+    /// Returns how many were deleted.
+    pub async fn reap(&self, grace: Duration) -> Result<u64> {
+        let before = now_ms().saturating_sub(i64::try_from(grace.as_millis()).unwrap_or(i64::MAX));
+        let mut purged = 0;
+        loop {
+            let rows = self.store.reapable(before, PAGE).await?;
+            for r in &rows {
+                self.fetcher.delete(&r.url).await?;
+                self.store.mark_purged(r.id, now_ms()).await?;
+                tracing::debug!(
+                    image_id = r.id,
+                    url = r.url,
+                    "object of a removed image deleted"
+                );
+            }
+            purged += rows.len() as u64;
+            if (rows.len() as u64) < PAGE {
+                break;
+            }
+        }
+        if purged > 0 {
+            metrics::counter!("fanone_image_objects_purged_total").increment(purged);
+            tracing::info!(purged, "objects of removed images deleted");
+        }
+        Ok(purged)
     }
 
     pub async fn indexed_count(&self) -> Result<u64> {

@@ -108,8 +108,11 @@ impl<S: UserStore> rpc::UserService for Handler<S> {
     ) -> Answer<rpc::UpdateAvatarResponse, rpc::UserServiceUpdateAvatarException> {
         let r = self.svc.update_avatar(req.caller_id, &req.avatar_url).await;
         to_rpc(
-            r.map(|u| rpc::UpdateAvatarResponse { user: to_user(u) })
-                .map_err(Into::into),
+            r.map(|(u, previous)| rpc::UpdateAvatarResponse {
+                user: to_user(u),
+                previous_avatar_url: previous.map(Into::into),
+            })
+            .map_err(Into::into),
         )
     }
 

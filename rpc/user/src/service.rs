@@ -303,15 +303,18 @@ impl<S: UserStore> UserService<S> {
         Ok(self.store.ids_by_username_fragment(fragment, limit).await?)
     }
 
-    pub async fn update_avatar(&self, id: i64, url: &str) -> Result<UserRecord> {
+    /// Set the avatar; the user and the avatar URL it replaced (if there was one
+    /// and it was another).
+    pub async fn update_avatar(&self, id: i64, url: &str) -> Result<(UserRecord, Option<String>)> {
         if url.is_empty() || url.len() > 1024 {
             return Err(UserError::InvalidInput("avatar url must be 1..=1024 bytes"));
         }
-        if !self.store.set_avatar(id, url, now_ms()).await? {
+        let Some(previous) = self.store.set_avatar(id, url, now_ms()).await? else {
             return Err(UserError::NotFound);
-        }
+        };
         self.profiles.invalidate(&[id]).await;
-        self.get(id).await
+        let previous = Some(previous).filter(|p| !p.is_empty() && p != url);
+        Ok((self.get(id).await?, previous))
     }
 
     /// A fresh secret and its QR code. Binding happens only in `mfa_bind`.

@@ -91,13 +91,55 @@ async fn exercise(store: SeaUserStore) {
     );
 
     // updates
-    assert!(store.set_avatar(1, "http://x/a.png", 42).await.unwrap());
+    // updates answer the avatar they replaced ("" = none)
+    assert_eq!(
+        store.set_avatar(1, "http://x/a.png", 42).await.unwrap(),
+        Some(String::new())
+    );
     let a = store.by_id(1).await.unwrap().unwrap();
     assert_eq!(
         (a.avatar_url.as_str(), a.updated_at),
         ("http://x/a.png", 42)
     );
-    assert!(!store.set_avatar(404, "http://x/a.png", 42).await.unwrap());
+    assert_eq!(
+        store.set_avatar(1, "http://x/b.png", 43).await.unwrap(),
+        Some("http://x/a.png".to_owned())
+    );
+    // the same URL again: replaced itself (no loop on an unchanged row)
+    assert_eq!(
+        store.set_avatar(1, "http://x/b.png", 43).await.unwrap(),
+        Some("http://x/b.png".to_owned())
+    );
+    assert_eq!(
+        store.set_avatar(404, "http://x/a.png", 42).await.unwrap(),
+        None
+    );
+    // racing updates of one user: each answers a different replaced URL, and the
+    // replaced ones plus the final one are exactly every URL set
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let url = format!("http://x/r{i}.png");
+                let prev = store.set_avatar(1, &url, 50 + i).await.unwrap().unwrap();
+                (url, prev)
+            })
+        })
+        .collect();
+    let (mut set, mut replaced) = (vec!["http://x/b.png".to_owned()], Vec::new());
+    for r in racers {
+        let (url, prev) = r.await.unwrap();
+        set.push(url);
+        replaced.push(prev);
+    }
+    replaced.push(store.by_id(1).await.unwrap().unwrap().avatar_url);
+    replaced.sort();
+    set.sort();
+    assert_eq!(
+        replaced, set,
+        "each URL replaced exactly once, the last one kept"
+    );
+    store.set_avatar(1, "http://x/a.png", 60).await.unwrap();
 
     // MFA: bind records the step; steps only move forward
     assert!(store.set_mfa(1, "SECRETBASE32", 100, 43).await.unwrap());

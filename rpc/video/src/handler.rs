@@ -178,6 +178,28 @@ impl<S: VideoStore> rpc::VideoService for Handler<S> {
         )
     }
 
+    async fn delete_video(
+        &self,
+        req: rpc::DeleteVideoRequest,
+    ) -> Answer<rpc::DeleteVideoResponse, rpc::VideoServiceDeleteVideoException> {
+        let r = self.svc.delete(req.caller_id, req.video_id).await;
+        to_rpc(
+            r.map(|(video, already_deleted)| {
+                let deleted_at = video.updated_at;
+                let mut video = to_video(VideoItem {
+                    video,
+                    visit_count: 0,
+                });
+                video.deleted_at = Some(deleted_at);
+                rpc::DeleteVideoResponse {
+                    video,
+                    already_deleted,
+                }
+            })
+            .map_err(Into::into),
+        )
+    }
+
     async fn visit(
         &self,
         req: rpc::VisitRequest,

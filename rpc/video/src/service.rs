@@ -9,7 +9,7 @@ use fanone_errno::{Code, Error};
 use fanone_id::{Snowflake, now_ms};
 
 use crate::{
-    store::{SearchFilter, StoreError, VideoRecord, VideoStore, Window},
+    store::{Deletion, SearchFilter, StoreError, VideoRecord, VideoStore, Window},
     upload::UploadLimits,
 };
 
@@ -31,6 +31,8 @@ pub enum VideoError {
     IdTaken,
     #[error("{0}")]
     Rejected(String),
+    #[error("only the author may delete a video")]
+    NotAuthor,
     #[error("upload not found, cancelled or expired")]
     UploadNotFound,
     #[error("only the uploader may use an upload")]
@@ -51,7 +53,9 @@ impl From<VideoError> for Error {
             VideoError::NotFound => Error::not_found("video"),
             VideoError::Rejected(msg) => Error::param(msg),
             VideoError::UploadNotFound => Error::new(Code::NotFound, e.to_string()),
-            VideoError::NotUploader => Error::new(Code::Forbidden, e.to_string()),
+            VideoError::NotUploader | VideoError::NotAuthor => {
+                Error::new(Code::Forbidden, e.to_string())
+            }
             VideoError::IdTaken | VideoError::UploadCompleted | VideoError::ChunkConflict(_) => {
                 Error::new(Code::Duplicate, e.to_string())
             }
@@ -88,14 +92,15 @@ pub struct VideoService<S> {
     popular: RwLock<Arc<Vec<i64>>>,
     popular_size: u64,
     uploads: UploadLimits,
-    /// Videos by id (`video:meta`): rows never change after publishing, so only
-    /// "no such id" entries are invalidated (by publishing that id).
+    /// Videos by id (`video:meta`): rows never change after publishing but for a
+    /// deletion, so entries are invalidated by publishing that id (a cached "no such
+    /// id") and by deleting it.
     records: fanone_cache::Cache<VideoRecord>,
     /// Visit counts by id (`video:visits`), invalidated by every visit and kept at
     /// most the settle interval.
     visits: fanone_cache::Cache<i64>,
     /// Each author's newest video ids (`video:by_author`), invalidated when the author
-    /// publishes: `/video/list` pages are cut from it.
+    /// publishes or deletes: `/video/list` pages are cut from it.
     by_author: fanone_cache::Cache<AuthorVideos>,
     /// Where the popular ranking is shared in a cluster (see [`POPULAR_KEY`]).
     ranking_store: Option<fanone_redis::Redis>,
@@ -333,6 +338,51 @@ impl<S: VideoStore> VideoService<S> {
             return Err(VideoError::InvalidInput("too many ids in one batch"));
         }
         self.in_order(ids).await
+    }
+
+    /// Soft-delete the caller's video: from now on no list, feed, popular page,
+    /// search or batch read shows it (its cached row, the author's cached list and
+    /// its place in the ranking are dropped). Returns the video and whether it was
+    /// deleted before (the author again: answered, so the caller can finish what
+    /// follows a deletion, such as taking its cover down).
+    pub async fn delete(&self, caller: i64, id: i64) -> Result<(VideoRecord, bool)> {
+        if caller <= 0 {
+            return Err(VideoError::InvalidInput("a caller is required"));
+        }
+        if id <= 0 {
+            return Err(VideoError::InvalidInput("video_id must be positive"));
+        }
+        let (video, before) = match self.store.soft_delete(id, caller, now_ms()).await? {
+            Deletion::Deleted(v) => (v, false),
+            Deletion::AlreadyDeleted(v) => (v, true),
+            Deletion::NotAuthor => return Err(VideoError::NotAuthor),
+            Deletion::NotFound => return Err(VideoError::NotFound),
+        };
+        self.records.invalidate(&[id]).await;
+        self.by_author.invalidate(&[video.user_id]).await;
+        self.drop_from_ranking(id).await;
+        if !before {
+            tracing::info!(video_id = id, user_id = video.user_id, "video deleted");
+        }
+        Ok((video, before))
+    }
+
+    /// Take a deleted video out of the popular ranking now (the next rebuild leaves
+    /// it out anyway: it reads live videos only).
+    async fn drop_from_ranking(&self, id: i64) {
+        {
+            let mut popular = self.popular.write().unwrap_or_else(|p| p.into_inner());
+            if popular.contains(&id) {
+                *popular = Arc::new(popular.iter().copied().filter(|v| *v != id).collect());
+            }
+        }
+        if let Some(client) = self.ranking_store.as_ref().and_then(|r| r.client()) {
+            use fanone_redis::fred::interfaces::SortedSetsInterface;
+            let removed: std::result::Result<i64, _> = client.zrem(POPULAR_KEY, id).await;
+            if let Err(e) = removed {
+                tracing::warn!(error = %e, video_id = id, "deleted video not removed from the shared ranking; the next refresh drops it");
+            }
+        }
     }
 
     /// Count one visit; the new count.

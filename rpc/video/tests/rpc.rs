@@ -9,6 +9,10 @@ use volo_gen::{
 };
 
 async fn start() -> (VideoServiceClient, tempfile::TempDir) {
+    start_with(&Default::default()).await
+}
+
+async fn start_with(caches: &fanone_cache::Caches) -> (VideoServiceClient, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = fanone_testkit::sqlite_database(dir.path(), "video");
     let tuning = fanone_config::Tuning {
@@ -22,7 +26,7 @@ async fn start() -> (VideoServiceClient, tempfile::TempDir) {
         1,
         &tuning,
         Default::default(),
-        &Default::default(),
+        caches,
         None,
         rpc.jobs(),
     )
@@ -260,4 +264,121 @@ async fn popular_ranks_by_visits_and_includes_unvisited() {
     let r = from_rpc(c.popular(rpc::PopularRequest { page: page(5, 10) }).await).unwrap();
     assert!(r.videos.is_empty());
     assert_eq!(r.total, 3);
+}
+
+#[tokio::test]
+async fn deleted_videos_leave_every_read_and_the_cache() {
+    let caches = fanone_cache::Caches::local(&fanone_config::CacheConfig::default());
+    let (c, _dir) = start_with(&caches).await;
+    let a = publish(&c, 1, "keep me").await;
+    tokio::time::sleep(Duration::from_millis(3)).await;
+    let d = publish(&c, 1, "delete me").await;
+    visit(&c, d).await;
+    let mget = |ids: Vec<i64>| {
+        let c = c.clone();
+        async move {
+            from_rpc(
+                c.m_get_videos(rpc::MGetVideosRequest { video_ids: ids })
+                    .await,
+            )
+            .unwrap()
+            .videos
+            .iter()
+            .map(|v| v.id)
+            .collect::<Vec<_>>()
+        }
+    };
+    let list = |user_id| {
+        let c = c.clone();
+        async move {
+            let r = from_rpc(
+                c.list_by_user(rpc::ListByUserRequest {
+                    user_id,
+                    page: page(0, 10),
+                })
+                .await,
+            )
+            .unwrap();
+            (r.videos.iter().map(|v| v.id).collect::<Vec<_>>(), r.total)
+        }
+    };
+    // read once, so the row and the author's list are cached
+    assert_eq!(mget(vec![d, a]).await, vec![d, a]);
+    assert_eq!(list(1).await, (vec![d, a], 2));
+    let mut ranked = popular_ids(&c).await;
+    for _ in 0..60 {
+        if ranked.0.contains(&d) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        ranked = popular_ids(&c).await;
+    }
+    assert!(ranked.0.contains(&d), "{ranked:?}");
+
+    let delete = |caller_id, video_id| {
+        let c = c.clone();
+        async move {
+            from_rpc(
+                c.delete_video(rpc::DeleteVideoRequest {
+                    caller_id,
+                    video_id,
+                })
+                .await,
+            )
+        }
+    };
+    // only the author; unknown ids and bad input keep their codes
+    assert_eq!(delete(2, d).await.unwrap_err().code, Code::Forbidden);
+    assert_eq!(delete(1, 404).await.unwrap_err().code, Code::NotFound);
+    assert_eq!(delete(1, 0).await.unwrap_err().code, Code::Param);
+    assert_eq!(delete(0, d).await.unwrap_err().code, Code::Param);
+    let r = delete(1, d).await.unwrap();
+    assert!(!r.already_deleted);
+    assert_eq!(r.video.id, d);
+    assert_eq!(r.video.cover_url, "http://x/static/covers/1/1.png");
+    assert!(r.video.deleted_at.is_some());
+
+    // gone from every read at once, cached or not
+    assert_eq!(mget(vec![d, a]).await, vec![a]);
+    assert_eq!(list(1).await, (vec![a], 1));
+    assert!(!popular_ids(&c).await.0.contains(&d));
+    let feed = from_rpc(
+        c.feed(rpc::FeedRequest {
+            latest_time: None,
+            page: page(0, 10),
+        })
+        .await,
+    )
+    .unwrap()
+    .videos;
+    assert_eq!(feed.iter().map(|v| v.id).collect::<Vec<_>>(), vec![a]);
+    let found = from_rpc(
+        c.search(rpc::SearchRequest {
+            keywords: "me".into(),
+            from_date: None,
+            to_date: None,
+            user_ids: None,
+            page: page(0, 10),
+        })
+        .await,
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            found.videos.iter().map(|v| v.id).collect::<Vec<_>>(),
+            found.total
+        ),
+        (vec![a], 1)
+    );
+    let err = from_rpc(c.visit(rpc::VisitRequest { video_id: d }).await).unwrap_err();
+    assert_eq!(err.code, Code::NotFound);
+    // the next rebuilds of the ranking leave it out too
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(popular_ids(&c).await, (vec![a], 1));
+
+    // again: the author gets it back, flagged; anyone else: unknown
+    let again = delete(1, d).await.unwrap();
+    assert!(again.already_deleted);
+    assert_eq!(again.video.id, d);
+    assert_eq!(delete(2, d).await.unwrap_err().code, Code::NotFound);
 }

@@ -2,8 +2,8 @@
 
 use fanone_video::Migrator;
 use fanone_video::store::{
-    ChunkAdded, ChunkRecord, SeaVideoStore, SearchFilter, StoreError, UploadRecord, UploadState,
-    VideoRecord, VideoStore, Window,
+    ChunkAdded, ChunkRecord, Deletion, SeaVideoStore, SearchFilter, StoreError, UploadRecord,
+    UploadState, VideoRecord, VideoStore, Window,
 };
 
 const T0: i64 = 1_700_000_000_000;
@@ -371,13 +371,86 @@ async fn exercise_uploads(store: SeaVideoStore) {
     assert_eq!(store.purge_uploads(&[], now).await.unwrap(), 0);
 }
 
+/// Soft delete: the author only; the row leaves every live read; again = flagged.
+async fn exercise_delete(store: SeaVideoStore) {
+    let keep = record(901, 90, 1000, "kept clip", "");
+    let gone = record(902, 90, 1001, "gone clip", "");
+    let other = record(903, 91, 1002, "other clip", "");
+    for v in [&keep, &gone, &other] {
+        store.insert(v).await.unwrap();
+    }
+    assert!(store.add_visit(902).await.unwrap());
+    let now = T0 + 5000;
+    assert_eq!(
+        store.soft_delete(902, 91, now).await.unwrap(),
+        Deletion::NotAuthor
+    );
+    assert_eq!(
+        store.soft_delete(404, 90, now).await.unwrap(),
+        Deletion::NotFound
+    );
+    assert_eq!(
+        store.soft_delete(902, 90, now).await.unwrap(),
+        Deletion::Deleted(VideoRecord {
+            updated_at: now,
+            ..gone.clone()
+        })
+    );
+    // again: the author is told it was deleted before (at that time); others: unknown
+    assert_eq!(
+        store.soft_delete(902, 90, now + 1).await.unwrap(),
+        Deletion::AlreadyDeleted(VideoRecord {
+            updated_at: now,
+            ..gone.clone()
+        })
+    );
+    assert_eq!(
+        store.soft_delete(902, 91, now + 1).await.unwrap(),
+        Deletion::NotFound
+    );
+
+    // every read of live videos leaves it out
+    assert_eq!(ids(&store.by_ids(&[901, 902, 903]).await.unwrap()).len(), 2);
+    assert!(store.by_ids(&[902]).await.unwrap().is_empty());
+    let (v, total) = store.list_by_user(90, all()).await.unwrap();
+    assert_eq!((ids(&v), total), (vec![901], 1));
+    assert_eq!(store.ids_by_user(90, 10).await.unwrap(), (vec![901], 1));
+    let feed = ids(&store.feed(Some(T0 + 999), all()).await.unwrap());
+    assert_eq!(feed, vec![903, 901]);
+    assert_eq!(
+        search(
+            &store,
+            SearchFilter {
+                keywords: Some("clip".into()),
+                ..Default::default()
+            }
+        )
+        .await,
+        (vec![903, 901], 2)
+    );
+    let newest: Vec<i64> = store
+        .newest(3)
+        .await
+        .unwrap()
+        .iter()
+        .map(|(id, _)| *id)
+        .collect();
+    assert!(!newest.contains(&902), "{newest:?}");
+    assert!(store.created_at_of(&[902]).await.unwrap().is_empty());
+    assert!(
+        !store.add_visit(902).await.unwrap(),
+        "no visits of a deleted video"
+    );
+}
+
 #[tokio::test]
 async fn sqlite_store() {
     let dir = tempfile::tempdir().unwrap();
     let url = fanone_testkit::sqlite_database(dir.path(), "video");
     let db = fanone_testkit::migrated::<Migrator>(&url).await;
     exercise(SeaVideoStore::new(db.clone())).await;
-    exercise_uploads(SeaVideoStore::new(db)).await;
+    exercise_uploads(SeaVideoStore::new(db.clone())).await;
+    exercise_delete(SeaVideoStore::new(db)).await;
 }
 
 #[tokio::test]
@@ -387,5 +460,6 @@ async fn mariadb_store() {
     };
     let db = fanone_testkit::migrated::<Migrator>(&url).await;
     exercise(SeaVideoStore::new(db.clone())).await;
-    exercise_uploads(SeaVideoStore::new(db)).await;
+    exercise_uploads(SeaVideoStore::new(db.clone())).await;
+    exercise_delete(SeaVideoStore::new(db)).await;
 }

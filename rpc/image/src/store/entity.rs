@@ -13,6 +13,10 @@ pub struct Model {
     pub owner_id: i64,
     pub created_at: i64,
     pub indexed_at: Option<i64>,
+    pub content_hash: Option<String>,
+    pub content_id: Option<i64>,
+    pub removed_at: Option<i64>,
+    pub purged_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

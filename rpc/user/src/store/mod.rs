@@ -74,13 +74,15 @@ pub trait UserStore: Send + Sync + 'static {
         limit: u64,
     ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
 
-    /// Returns false when the account does not exist.
+    /// Set the avatar and answer the one it replaced (`""` when there was none),
+    /// read and replaced atomically: of two updates racing, each answers the URL it
+    /// replaced. `None` when the account does not exist.
     fn set_avatar(
         &self,
         id: i64,
         url: &str,
         now: i64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
     /// Bind (or re-bind) MFA with `secret`, recording `step` as used.
     fn set_mfa(

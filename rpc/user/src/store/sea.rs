@@ -126,15 +126,35 @@ impl UserStore for SeaUserStore {
         Ok(rows)
     }
 
-    async fn set_avatar(&self, id: i64, url: &str, now: i64) -> Result<bool, StoreError> {
-        let res = entity::Entity::update_many()
-            .col_expr(entity::Column::AvatarUrl, Expr::value(url))
-            .col_expr(entity::Column::UpdatedAt, Expr::value(now))
-            .filter(entity::Column::Id.eq(id))
-            .filter(entity::Column::DeletedAt.is_null())
-            .exec(&self.db)
-            .await?;
-        Ok(res.rows_affected == 1)
+    async fn set_avatar(&self, id: i64, url: &str, now: i64) -> Result<Option<String>, StoreError> {
+        // compare-and-set on the URL read: a concurrent update in between makes it
+        // miss, and it reads again (each success replaced exactly the URL it answers)
+        loop {
+            let previous: Option<String> = entity::Entity::find()
+                .select_only()
+                .column(entity::Column::AvatarUrl)
+                .filter(entity::Column::Id.eq(id))
+                .filter(entity::Column::DeletedAt.is_null())
+                .into_tuple()
+                .one(&self.db)
+                .await?;
+            let Some(previous) = previous else {
+                return Ok(None);
+            };
+            let mut update = entity::Entity::update_many()
+                .col_expr(entity::Column::AvatarUrl, Expr::value(url))
+                .col_expr(entity::Column::UpdatedAt, Expr::value(now))
+                .filter(entity::Column::Id.eq(id))
+                .filter(entity::Column::DeletedAt.is_null());
+            if previous != url {
+                update = update.filter(entity::Column::AvatarUrl.eq(previous.as_str()));
+            }
+            // the same URL again changes nothing MySQL counts: no compare needed
+            let res = update.exec(&self.db).await?;
+            if res.rows_affected == 1 || previous == url {
+                return Ok(Some(previous));
+            }
+        }
     }
 
     async fn set_mfa(

@@ -11,7 +11,8 @@ use std::{collections::HashMap, future::Future};
 pub use migration::Migrator;
 pub use sea::SeaVideoStore;
 
-/// A stored video (immutable once published; cached as `video:meta:<id>`).
+/// A stored video (immutable once published, until deleted; cached as
+/// `video:meta:<id>`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VideoRecord {
     pub id: i64,
@@ -97,6 +98,19 @@ pub enum ChunkAdded {
     NotOpen,
 }
 
+/// What deleting a video did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deletion {
+    /// Deleted now (`updated_at` = the deletion time).
+    Deleted(VideoRecord),
+    /// The author's video was deleted before (`updated_at` = that time).
+    AlreadyDeleted(VideoRecord),
+    /// A live video of another user: nothing changed.
+    NotAuthor,
+    /// No such video (or another user's deleted one).
+    NotFound,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("primary key already taken")]
@@ -151,6 +165,15 @@ pub trait VideoStore: Send + Sync + 'static {
         &self,
         ids: &[i64],
     ) -> impl Future<Output = StoreResult<Vec<(i64, i64)>>> + Send;
+
+    /// Soft-delete video `id` of `author` at `now` (`deleted_at` set): it leaves every
+    /// read of live videos.
+    fn soft_delete(
+        &self,
+        id: i64,
+        author: i64,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<Deletion>> + Send;
 
     /// Count one visit of a live video. `false` (nothing counted) if it does not exist.
     fn add_visit(&self, id: i64) -> impl Future<Output = StoreResult<bool>> + Send;

@@ -12,8 +12,8 @@ use sea_orm::{
 };
 
 use super::{
-    ChunkAdded, ChunkRecord, SearchFilter, StoreError, StoreResult, UploadRecord, UploadState,
-    VideoRecord, VideoStore, Window, entity,
+    ChunkAdded, ChunkRecord, Deletion, SearchFilter, StoreError, StoreResult, UploadRecord,
+    UploadState, VideoRecord, VideoStore, Window, entity,
     upload_entity::{chunk, upload},
 };
 
@@ -263,6 +263,38 @@ impl VideoStore for SeaVideoStore {
             out.extend(rows);
         }
         Ok(out)
+    }
+
+    async fn soft_delete(&self, id: i64, author: i64, now: i64) -> StoreResult<Deletion> {
+        let Some(row) = entity::Entity::find_by_id(id).one(&self.db).await? else {
+            return Ok(Deletion::NotFound);
+        };
+        match (row.user_id == author, row.deleted_at.is_some()) {
+            // another user's deleted video is as good as unknown to the caller
+            (false, true) => return Ok(Deletion::NotFound),
+            (false, false) => return Ok(Deletion::NotAuthor),
+            (true, true) => return Ok(Deletion::AlreadyDeleted(to_record(row))),
+            (true, false) => {}
+        }
+        let res = entity::Entity::update_many()
+            .col_expr(entity::Column::DeletedAt, Expr::value(now))
+            .col_expr(entity::Column::UpdatedAt, Expr::value(now))
+            .filter(entity::Column::Id.eq(id))
+            .filter(entity::Column::UserId.eq(author))
+            .filter(entity::Column::DeletedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        if res.rows_affected == 1 {
+            return Ok(Deletion::Deleted(VideoRecord {
+                updated_at: now,
+                ..to_record(row)
+            }));
+        }
+        // a concurrent delete of the same video won
+        match entity::Entity::find_by_id(id).one(&self.db).await? {
+            Some(row) => Ok(Deletion::AlreadyDeleted(to_record(row))),
+            None => Ok(Deletion::NotFound),
+        }
     }
 
     async fn add_visit(&self, id: i64) -> StoreResult<bool> {
