@@ -10,35 +10,14 @@ use volo_gen::image::{self as irpc, ImageKind};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fanone");
 
-fn data(name: &str) -> Vec<u8> {
-    let path = format!("{}/pkg/embed/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+use fanone_testkit::picture as data;
 
 async fn avatar(app: &Fanone, tokens: &Tokens, file: &str) -> String {
-    let r = app
-        .multipart(
-            Method::PUT,
-            "/user/avatar/upload",
-            &[],
-            vec![("data", file, data(file))],
-            Some(tokens),
-        )
-        .await;
-    assert_eq!(r.code(), 10000, "{}", r.body);
-    r.data()["avatar_url"].as_str().unwrap().to_owned()
+    app.upload_avatar(tokens, file, data(file)).await
 }
 
-async fn search(app: &Fanone, file: &str, bytes: Vec<u8>, top_k: Option<&str>) -> Reply {
-    let fields: Vec<(&str, &str)> = top_k.map(|k| vec![("top_k", k)]).unwrap_or_default();
-    app.multipart(
-        Method::POST,
-        "/user/image/search",
-        &fields,
-        vec![("data", file, bytes)],
-        None,
-    )
-    .await
+async fn search(app: &Fanone, _file: &str, bytes: Vec<u8>, top_k: Option<&str>) -> Reply {
+    app.image_search(bytes, top_k).await
 }
 
 /// Wait until the index holds `n` images (indexing is asynchronous, by events).

@@ -15,39 +15,18 @@ use volo_gen::image::{self as irpc, ImageKind};
 const BIN: &str = env!("CARGO_BIN_EXE_fanone");
 const DIM: usize = 1280;
 
-fn data(name: &str) -> Vec<u8> {
-    let path = format!("{}/pkg/embed/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+use fanone_testkit::picture as data;
 
 async fn avatar(app: &Fanone, tokens: &Tokens, file: &str) -> String {
-    let r = app
-        .multipart(
-            Method::PUT,
-            "/user/avatar/upload",
-            &[],
-            vec![("data", file, data(file))],
-            Some(tokens),
-        )
-        .await;
-    assert_eq!(r.code(), 10000, "{}", r.body);
-    r.data()["avatar_url"].as_str().unwrap().to_owned()
+    app.upload_avatar(tokens, file, data(file)).await
 }
 
 async fn search(app: &Fanone, file: &str, top_k: Option<&str>) -> Reply {
-    search_bytes(app, data(file), top_k).await
+    app.image_search(data(file), top_k).await
 }
 
 async fn search_bytes(app: &Fanone, bytes: Vec<u8>, top_k: Option<&str>) -> Reply {
-    let fields: Vec<(&str, &str)> = top_k.map(|k| vec![("top_k", k)]).unwrap_or_default();
-    app.multipart(
-        Method::POST,
-        "/user/image/search",
-        &fields,
-        vec![("data", "q.jpg", bytes)],
-        None,
-    )
-    .await
+    app.image_search(bytes, top_k).await
 }
 
 /// One item of a top-k answer: `(url, urls)`.

@@ -397,6 +397,10 @@ pub struct ImageConfig {
     pub max_concurrent_decodes: u32,
     /// How long a search waits in that queue before answering "busy" (10012).
     pub decode_wait_ms: u64,
+    /// A search whose whole picture's best match scores below this also embeds the
+    /// query's other views (the picture found in a frame, centre crops); 0 = the
+    /// whole picture only, 1.01 = always every view.
+    pub multi_view_below: f32,
     /// The object of a removed image (a replaced avatar, a deleted video's cover) is
     /// deleted this long after the removal; until then its URL still serves it.
     pub removed_grace_secs: u64,
@@ -415,6 +419,7 @@ impl Default for ImageConfig {
             max_decode_bytes: 128 << 20,
             max_concurrent_decodes: 0,
             decode_wait_ms: 10_000,
+            multi_view_below: 0.7,
             removed_grace_secs: 86_400,
             reap_interval_secs: 600,
         }
@@ -801,6 +806,11 @@ impl Config {
         if !(1..=100).contains(&self.registry.weight) {
             return Err(ConfigError::Rule(
                 "registry.weight must be in 1..=100".into(),
+            ));
+        }
+        if !(0.0..=1.01).contains(&self.image.multi_view_below) {
+            return Err(ConfigError::Rule(
+                "image.multi_view_below must be in 0..=1.01".into(),
             ));
         }
         let t = &self.telemetry;

@@ -32,7 +32,7 @@ fn embed(e: &TractEmbedder, path: &Path, t: &mut Timings) -> Result<Vec<f32>, Er
     let t0 = Instant::now();
     let img = decode(&bytes, &Limits::default())?;
     let t1 = Instant::now();
-    let input = preprocess(&img);
+    let input = preprocess(&img)?;
     let t2 = Instant::now();
     let v = e.embed_input(&input)?;
     let t3 = Instant::now();

@@ -319,7 +319,17 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "fanone_image_embed_duration_seconds",
         Kind::Histogram,
-        "Image embedding time by stage (decode, infer).",
+        "Image embedding time by stage (decode; infer: one batch of views).",
+    ),
+    (
+        "fanone_image_queries_total",
+        Kind::Counter,
+        "Image searches by the views embedded (whole: the whole picture matched well; several: the other views too).",
+    ),
+    (
+        "fanone_image_removed_total",
+        Kind::Counter,
+        "Images taken out of the index (replaced avatars, covers of deleted videos).",
     ),
     (
         "fanone_image_vector_search_duration_seconds",

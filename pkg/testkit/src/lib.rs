@@ -279,6 +279,14 @@ impl Fanone {
             .and_then(|p| p.endpoints.get("admin").cloned())
     }
 
+    /// The operating-system pid of the process started as `sub`, while it runs.
+    pub fn pid(&self, sub: &str) -> Option<u32> {
+        self.procs
+            .iter()
+            .find(|p| p.sub == sub)
+            .and_then(|p| p.child.id())
+    }
+
     pub fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
@@ -323,6 +331,37 @@ impl Fanone {
         }
         let req = with_tokens(self.http.request(method, self.at(path)), tokens).multipart(form);
         Reply::read(req.send().await).await
+    }
+
+    /// Upload `bytes` as the avatar of the user of `tokens`; the new avatar URL.
+    pub async fn upload_avatar(&self, tokens: &Tokens, file_name: &str, bytes: Vec<u8>) -> String {
+        let r = self
+            .multipart(
+                reqwest::Method::PUT,
+                "/user/avatar/upload",
+                &[],
+                vec![("data", file_name, bytes)],
+                Some(tokens),
+            )
+            .await;
+        assert_eq!(r.code(), 10000, "avatar upload: {}", r.body);
+        r.data()["avatar_url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no avatar_url: {}", r.body))
+            .to_owned()
+    }
+
+    /// `POST /user/image/search` with `bytes` as `data` (and `top_k` when given).
+    pub async fn image_search(&self, bytes: Vec<u8>, top_k: Option<&str>) -> Reply {
+        let fields: Vec<(&str, &str)> = top_k.map(|k| vec![("top_k", k)]).unwrap_or_default();
+        self.multipart(
+            reqwest::Method::POST,
+            "/user/image/search",
+            &fields,
+            vec![("data", "query", bytes)],
+            None,
+        )
+        .await
     }
 
     /// Register and log in a fresh user; returns its id and tokens.
@@ -403,6 +442,13 @@ impl Fanone {
         }
         self.data
     }
+}
+
+/// A test picture from `pkg/embed/tests/data` (photos, a GIF, a WebP, EXIF-rotated and
+/// edited copies; see `pkg/embed/tests/make_data.py`).
+pub fn picture(name: &str) -> Vec<u8> {
+    let path = format!("{}/../embed/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// The smallest file the gateway accepts as an MP4 (an `ftyp` box and padding).

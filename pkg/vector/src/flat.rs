@@ -218,6 +218,23 @@ impl VectorStore for FlatIndex {
         blocking(move || Ok(shared.read().top_k(&query, shared.dim, k))).await
     }
 
+    /// One pass over the matrix for all the queries (each row is read once).
+    async fn search_best_of(
+        &self,
+        queries: &[Vec<f32>],
+        k: usize,
+    ) -> Result<Vec<Hit>, VectorError> {
+        for q in queries {
+            check_vector(q, self.shared.dim)?;
+        }
+        if k == 0 || queries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let shared = self.shared.clone();
+        let queries = queries.to_vec();
+        blocking(move || Ok(shared.read().top_k_best_of(&queries, shared.dim, k))).await
+    }
+
     async fn len(&self) -> Result<u64, VectorError> {
         Ok(self.shared.read().ids.len() as u64)
     }
@@ -340,11 +357,26 @@ impl Data {
 
     /// Exact top-k by inner product; ties go to the smaller id.
     fn top_k(&self, query: &[f32], dim: usize, k: usize) -> Vec<Hit> {
+        self.top_k_by(k, |i| dot(query, self.row(i, dim)))
+    }
+
+    /// Exact top-k by the best inner product with any of `queries`.
+    fn top_k_best_of(&self, queries: &[Vec<f32>], dim: usize, k: usize) -> Vec<Hit> {
+        self.top_k_by(k, |i| {
+            let row = self.row(i, dim);
+            queries
+                .iter()
+                .map(|q| dot(q, row))
+                .fold(f32::NEG_INFINITY, f32::max)
+        })
+    }
+
+    fn top_k_by(&self, k: usize, score: impl Fn(usize) -> f32) -> Vec<Hit> {
         let mut heap: BinaryHeap<Worse> = BinaryHeap::with_capacity(k + 1);
         for (i, &id) in self.ids.iter().enumerate() {
             let c = Worse(Hit {
                 id,
-                score: dot(query, self.row(i, dim)),
+                score: score(i),
             });
             if heap.len() < k {
                 heap.push(c);
@@ -604,5 +636,27 @@ mod tests {
         assert_eq!(d.ids.len(), 3);
         let hits = d.top_k(&[1.0, 0.0], 2, 10);
         assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![3, 2, 0]);
+    }
+
+    #[test]
+    fn best_of_scores_each_row_by_its_best_query() {
+        let mut d = Data::default();
+        for (id, v) in [(1, [1.0, 0.0]), (2, [0.0, 1.0]), (3, [0.6, 0.8])] {
+            d.apply(&Op::Upsert(id, &v), 2);
+        }
+        let queries = [vec![1.0, 0.0], vec![0.0, 1.0]];
+        let hits = d.top_k_best_of(&queries, 2, 3);
+        // ids 1 and 2 score 1.0 (ties: smaller id first), id 3 scores 0.8
+        assert_eq!(
+            hits,
+            vec![
+                Hit { id: 1, score: 1.0 },
+                Hit { id: 2, score: 1.0 },
+                Hit { id: 3, score: 0.8 }
+            ]
+        );
+        // the same as merging one search per query
+        let merged = crate::best_of(queries.iter().map(|q| d.top_k(q, 2, 2)), 2);
+        assert_eq!(merged, d.top_k_best_of(&queries, 2, 2));
     }
 }

@@ -94,6 +94,24 @@ pub trait VectorStore: Send + Sync + 'static {
         k: usize,
     ) -> impl Future<Output = Result<Vec<Hit>, VectorError>> + Send;
 
+    /// The `k` stored vectors whose best inner product with any of `queries` (the
+    /// views of one query picture) is largest, each id once with its best score, best
+    /// first. The same as merging the top `k` of each query: an id in the answer has
+    /// its best score in its best query's top `k`.
+    fn search_best_of(
+        &self,
+        queries: &[Vec<f32>],
+        k: usize,
+    ) -> impl Future<Output = Result<Vec<Hit>, VectorError>> + Send {
+        async move {
+            let mut lists = Vec::with_capacity(queries.len());
+            for q in queries {
+                lists.push(self.search(q, k).await?);
+            }
+            Ok(best_of(lists, k))
+        }
+    }
+
     /// How many vectors are stored.
     fn len(&self) -> impl Future<Output = Result<u64, VectorError>> + Send;
 
@@ -144,12 +162,41 @@ impl VectorStore for AnyStore {
         }
     }
 
+    async fn search_best_of(
+        &self,
+        queries: &[Vec<f32>],
+        k: usize,
+    ) -> Result<Vec<Hit>, VectorError> {
+        match self {
+            AnyStore::Flat(s) => s.search_best_of(queries, k).await,
+            AnyStore::Milvus(s) => s.search_best_of(queries, k).await,
+        }
+    }
+
     async fn len(&self) -> Result<u64, VectorError> {
         match self {
             AnyStore::Flat(s) => s.len().await,
             AnyStore::Milvus(s) => s.len().await,
         }
     }
+}
+
+/// Merges ranked lists of hits: each id once with its best score, the best `k`,
+/// best first (ties to the smaller id, as a single search orders them).
+pub(crate) fn best_of(lists: impl IntoIterator<Item = Vec<Hit>>, k: usize) -> Vec<Hit> {
+    let mut best: std::collections::HashMap<i64, f32> = std::collections::HashMap::new();
+    for hit in lists.into_iter().flatten() {
+        best.entry(hit.id)
+            .and_modify(|s| *s = s.max(hit.score))
+            .or_insert(hit.score);
+    }
+    let mut hits: Vec<Hit> = best
+        .into_iter()
+        .map(|(id, score)| Hit { id, score })
+        .collect();
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+    hits.truncate(k);
+    hits
 }
 
 /// Check that `v` has `dim` finite components.
@@ -164,4 +211,23 @@ pub(crate) fn check_vector(v: &[f32], dim: usize) -> Result<(), VectorError> {
         return Err(VectorError::NonFinite);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn best_of_keeps_each_id_once_with_its_best_score() {
+        let h = |id, score| Hit { id, score };
+        let merged = best_of(
+            [
+                vec![h(1, 0.9), h(2, 0.5), h(3, 0.4)],
+                vec![h(3, 0.95), h(4, 0.5), h(1, 0.1)],
+            ],
+            3,
+        );
+        assert_eq!(merged, vec![h(3, 0.95), h(1, 0.9), h(2, 0.5)]);
+        assert!(best_of(Vec::<Vec<Hit>>::new(), 5).is_empty());
+    }
 }

@@ -328,44 +328,20 @@ impl VectorStore for MilvusStore {
     }
 
     async fn search(&self, query: &[f32], k: usize) -> Result<Vec<Hit>, VectorError> {
-        check_vector(query, self.dim)?;
-        if k == 0 {
-            return Ok(Vec::new());
-        }
-        let response = self
-            .client
-            .search(
-                SearchRequest::builder()
-                    .collection_name(&self.collection)
-                    .vector_field(VECTOR_FIELD)
-                    .vectors(SearchVectors::Float(vec![query.to_vec()]))
-                    .metric_type(MetricType::Ip)
-                    .limit(k as i64)
-                    .consistency_level(self.consistency)
-                    .build()?,
-            )
+        let mut lists = self
+            .search_each(std::slice::from_ref(&query.to_vec()), k)
             .await?;
-        let Some(result) = response.results().get_results().first() else {
-            return Ok(Vec::new());
-        };
-        let Ids::Int64(ids) = result.get_ids() else {
-            return Err(VectorError::Schema(
-                "search returned non-integer ids".into(),
-            ));
-        };
-        let scores = result.get_scores();
-        if ids.len() != scores.len() {
-            return Err(VectorError::Schema(format!(
-                "search returned {} ids but {} scores",
-                ids.len(),
-                scores.len()
-            )));
-        }
-        Ok(ids
-            .iter()
-            .zip(scores)
-            .map(|(&id, &score)| Hit { id, score })
-            .collect())
+        Ok(lists.pop().unwrap_or_default())
+    }
+
+    /// One search request for all the queries (`nq` vectors), merged here.
+    async fn search_best_of(
+        &self,
+        queries: &[Vec<f32>],
+        k: usize,
+    ) -> Result<Vec<Hit>, VectorError> {
+        let lists = self.search_each(queries, k).await?;
+        Ok(crate::best_of(lists, k))
     }
 
     async fn len(&self) -> Result<u64, VectorError> {
@@ -380,5 +356,65 @@ impl VectorStore for MilvusStore {
             )
             .await?;
         Ok(response.results().get_row_count())
+    }
+}
+
+impl MilvusStore {
+    /// The top `k` of each query, from one search request.
+    async fn search_each(
+        &self,
+        queries: &[Vec<f32>],
+        k: usize,
+    ) -> Result<Vec<Vec<Hit>>, VectorError> {
+        for q in queries {
+            check_vector(q, self.dim)?;
+        }
+        if k == 0 || queries.is_empty() {
+            return Ok(vec![Vec::new(); queries.len()]);
+        }
+        let response = self
+            .client
+            .search(
+                SearchRequest::builder()
+                    .collection_name(&self.collection)
+                    .vector_field(VECTOR_FIELD)
+                    .vectors(SearchVectors::Float(queries.to_vec()))
+                    .metric_type(MetricType::Ip)
+                    .limit(k as i64)
+                    .consistency_level(self.consistency)
+                    .build()?,
+            )
+            .await?;
+        let results = response.results().get_results();
+        if results.len() > queries.len() {
+            return Err(VectorError::Schema(format!(
+                "search for {} vectors returned {} result lists",
+                queries.len(),
+                results.len()
+            )));
+        }
+        results
+            .iter()
+            .map(|result| {
+                let Ids::Int64(ids) = result.get_ids() else {
+                    return Err(VectorError::Schema(
+                        "search returned non-integer ids".into(),
+                    ));
+                };
+                let scores = result.get_scores();
+                if ids.len() != scores.len() {
+                    return Err(VectorError::Schema(format!(
+                        "search returned {} ids but {} scores",
+                        ids.len(),
+                        scores.len()
+                    )));
+                }
+                Ok(ids
+                    .iter()
+                    .zip(scores)
+                    .map(|(&id, &score)| Hit { id, score })
+                    .collect())
+            })
+            .collect()
     }
 }

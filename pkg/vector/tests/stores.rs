@@ -195,6 +195,45 @@ async fn exercise<S: VectorStore>(s: &S) {
         );
     }
 
+    // best of several queries (the views of one picture): each id once, by its best
+    // query, equal to the brute-force maximum
+    let queries: Vec<Vec<f32>> = (0..4).map(|_| rng.unit(DIM)).collect();
+    for k in [1usize, 7, 30] {
+        let hits = s.search_best_of(&queries, k).await.unwrap();
+        let mut want: Vec<(i64, f32)> = all
+            .iter()
+            .map(|(id, v)| {
+                let best = queries.iter().map(|q| dot(q, v)).fold(f32::MIN, f32::max);
+                (*id, best)
+            })
+            .collect();
+        want.sort_by(|a, b| b.1.total_cmp(&a.1));
+        assert_eq!(hits.len(), k);
+        let mut seen = std::collections::HashSet::new();
+        for (rank, hit) in hits.iter().enumerate() {
+            assert!(seen.insert(hit.id), "id {} twice: {hits:?}", hit.id);
+            assert_close(
+                hit.score,
+                want[rank].1,
+                &format!("best-of k={k} rank {rank}"),
+            );
+        }
+    }
+    // a stored vector among the queries finds itself first
+    let probe = bulk[77].clone();
+    let hits = s
+        .search_best_of(&[queries[0].clone(), probe.1.clone()], 3)
+        .await
+        .unwrap();
+    assert_eq!(hits[0].id, probe.0);
+    assert_close(hits[0].score, 1.0, "self match among views");
+    assert!(s.search_best_of(&[], 5).await.unwrap().is_empty());
+    assert!(s.search_best_of(&queries, 0).await.unwrap().is_empty());
+    assert!(matches!(
+        s.search_best_of(&[axis(0), vec![0.0; 3]], 5).await,
+        Err(VectorError::Dimension { .. })
+    ));
+
     // bulk removal: more ids than one Milvus delete takes; the rest keep their order
     let doomed: Vec<i64> = (0..1500).map(|i| 1000 + i).collect();
     s.remove_many(&doomed).await.unwrap();

@@ -50,6 +50,8 @@ pub struct Options {
     /// Images decoded at once (0 = one per core); others wait up to `decode_wait`.
     pub max_concurrent_decodes: usize,
     pub decode_wait: Duration,
+    /// Searches whose whole picture scores below this embed the other views too.
+    pub multi_view_below: f32,
     /// The object of a removed image is deleted this long after its removal.
     pub removed_grace: Duration,
     /// How often the reaper looks for such objects (0 = never).
@@ -101,7 +103,8 @@ pub async fn open_service(opts: &Options) -> Result<Arc<Service>, OpenError> {
             fetcher,
             opts.node_id,
         )
-        .with_decode_slots(opts.max_concurrent_decodes, opts.decode_wait),
+        .with_decode_slots(opts.max_concurrent_decodes, opts.decode_wait)
+        .with_multi_view_below(opts.multi_view_below),
     ))
 }
 

@@ -1,0 +1,131 @@
+//! The cost of each stage of a query, per image, over a directory of pictures:
+//!
+//! ```text
+//! cargo run --release -p fanone-embed --example speed -- bench/image/hard/query [N] [model]
+//! ```
+//!
+//! For up to `N` files (default 200, every kind in turn) it times the decode, the
+//! working copy, the whole picture's embedding (batch of 1) and the other views'
+//! (one batch of 2–3: `query_views`), first with tract's matrix products on the
+//! calling thread, then on one thread per core; and one view at a time against the
+//! batch. Prints p50/p90/p99 per stage in milliseconds.
+
+use std::{path::PathBuf, time::Instant};
+
+use fanone_embed::{
+    DEFAULT_MODEL_PATH, Embedder, Limits, Rect, TractEmbedder, decode, query_views, working,
+};
+
+type Error = Box<dyn std::error::Error>;
+
+fn pct(v: &[f64], p: f64) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * s.len() as f64).ceil().max(1.0) as usize;
+    s[rank.min(s.len()) - 1]
+}
+
+fn files(dir: &PathBuf, n: usize) -> Result<Vec<PathBuf>, Error> {
+    let mut by_kind: Vec<Vec<PathBuf>> = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for e in entries {
+        if e.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(&e)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            v.sort();
+            by_kind.push(v);
+        } else {
+            by_kind.push(vec![e]);
+        }
+    }
+    // round robin over the kinds
+    let mut out = Vec::new();
+    let mut i = 0;
+    while out.len() < n && by_kind.iter().any(|k| i < k.len()) {
+        for k in &by_kind {
+            if let Some(f) = k.get(i)
+                && out.len() < n
+            {
+                out.push(f.clone());
+            }
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+#[derive(Default)]
+struct Stages {
+    decode: Vec<f64>,
+    working: Vec<f64>,
+    whole: Vec<f64>,
+    views: Vec<f64>,
+    views_one_by_one: Vec<f64>,
+    n_views: Vec<f64>,
+}
+
+fn main() -> Result<(), Error> {
+    let mut args = std::env::args().skip(1);
+    let dir = PathBuf::from(args.next().ok_or("usage: speed <dir> [N] [model]")?);
+    let n: usize = args.next().map_or(Ok(200), |s| s.parse())?;
+    let model = args.next().unwrap_or_else(|| DEFAULT_MODEL_PATH.into());
+    let paths = files(&dir, n)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    for threads in [1, cores] {
+        let e = TractEmbedder::load_with_threads(&model, threads)?;
+        let mut s = Stages::default();
+        for (i, path) in paths.iter().enumerate() {
+            let bytes = std::fs::read(path)?;
+            let t = Instant::now();
+            let img = decode(&bytes, &Limits::default())?;
+            s.decode.push(ms(t));
+            let t = Instant::now();
+            let work = working(&img)?;
+            s.working.push(ms(t));
+            let (w, h) = work.dimensions();
+            let t = Instant::now();
+            e.embed_views(&work, &[Rect::whole(w, h)])?;
+            s.whole.push(ms(t));
+            let views = query_views(&work);
+            let t = Instant::now();
+            e.embed_views(&work, &views)?;
+            s.views.push(ms(t));
+            s.n_views.push(views.len() as f64);
+            if i % 4 == 0 {
+                let t = Instant::now();
+                for v in &views {
+                    e.embed_views(&work, std::slice::from_ref(v))?;
+                }
+                s.views_one_by_one.push(ms(t));
+            }
+        }
+        println!(
+            "## {} images, tract products on {threads} thread(s)",
+            paths.len()
+        );
+        println!("| stage | p50 ms | p90 ms | p99 ms |");
+        println!("|---|---|---|---|");
+        for (name, v) in [
+            ("decode", &s.decode),
+            ("working copy (≤1024 px)", &s.working),
+            ("whole picture (batch of 1)", &s.whole),
+            ("other views (one batch)", &s.views),
+            ("other views (one at a time)", &s.views_one_by_one),
+        ] {
+            println!(
+                "| {name} | {:.1} | {:.1} | {:.1} |",
+                pct(v, 50.0),
+                pct(v, 90.0),
+                pct(v, 99.0)
+            );
+        }
+        let mean_views = s.n_views.iter().sum::<f64>() / s.n_views.len().max(1) as f64;
+        println!("(other views per query: {mean_views:.2} on average)\n");
+    }
+    Ok(())
+}
