@@ -8,7 +8,6 @@ use std::{collections::BTreeSet, path::Path, time::Duration};
 use fanone_errno::from_rpc;
 use fanone_testkit::{Fanone, Reply, Tokens};
 use fanone_vector::{FlatIndex, VectorStore};
-use reqwest::Method;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use volo_gen::image::{self as irpc, ImageKind};
 

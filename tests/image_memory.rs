@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use fanone_testkit::{Fanone, picture};
+use fanone_testkit::{Fanone, Reply, picture};
 use image::{ImageEncoder, codecs::jpeg::JpegEncoder};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fanone");
@@ -57,7 +57,8 @@ async fn eight_concurrent_40_megapixel_queries_stay_within_the_memory_budget() {
         BIN,
         &[
             ("FANONE__IMAGE__MAX_CONCURRENT_DECODES", "2"),
-            ("FANONE__IMAGE__DECODE_WAIT_MS", "120000"),
+            ("FANONE__IMAGE__DECODE_WAIT_MS", "600000"),
+            ("FANONE__SERVICES__IMAGE__TIMEOUT_MS", "600000"),
         ],
     )
     .await;
@@ -75,8 +76,23 @@ async fn eight_concurrent_40_megapixel_queries_stay_within_the_memory_budget() {
     }
     let before = proc_status(pid, "VmHWM:");
 
-    let queries = (0..8).map(|_| app.image_search(big.clone(), None));
+    // a client of its own: eight 40 MP queries through two slots take a while in a
+    // debug build
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let queries = (0..8).map(|_| {
+        let form = reqwest::multipart::Form::new().part(
+            "data",
+            reqwest::multipart::Part::bytes(big.clone()).file_name("big.jpg"),
+        );
+        let req = http.post(app.at("/user/image/search")).multipart(form);
+        async move { Reply::read(req.send().await).await }
+    });
+    let started = std::time::Instant::now();
     let replies = futures::future::join_all(queries).await;
+    println!("8 queries answered in {:?}", started.elapsed());
     for r in &replies {
         assert_eq!(r.code(), 10000, "{}", r.body);
     }
