@@ -11,8 +11,8 @@
 //!   stores) and a query to one vector per view; similarity is a dot product (cosine).
 //!   [`TractEmbedder`] runs EfficientNet-Lite0 (`models/`, see
 //!   `docs/image-embedding.md`) in pure Rust with tract: the model is loaded once and
-//!   optimised for batches of 1 to [`MAX_BATCH`]; the extra views of a query run as
-//!   one batch.
+//!   optimised for batches of 1 to [`MAX_BATCH`] (one: see there); views run in
+//!   batches of at most that.
 //!
 //! Preprocessing is part of the model's contract and must not drift (a golden test
 //! guards it): EXIF orientation, alpha composited on white, RGB, reduced to the
@@ -62,7 +62,7 @@ pub enum EmbedError {
 /// Maps images to unit-norm vectors of length [`DIM`].
 pub trait Embedder: Send + Sync + 'static {
     /// The embeddings of `views` of a working copy ([`working`]), one per view, in
-    /// order (one batch).
+    /// order (in batches of at most `MAX_BATCH`).
     fn embed_views(&self, work: &RgbImage, views: &[Rect]) -> Result<Vec<Vec<f32>>, EmbedError>;
 
     /// The embedding of the whole image: what the index stores.

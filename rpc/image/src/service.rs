@@ -336,7 +336,7 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
     /// The stored pictures most similar to `data`, best first: each once, answered by
     /// its newest live image. When the whole picture's best match scores below
     /// `multi_view_below`, the query's other views (the picture found in a frame,
-    /// centre crops: `fanone_embed::query_views`) are embedded too, in one batch, and
+    /// centre crops: `fanone_embed::query_views`) are embedded too, and
     /// a picture scores its best view, so a picture framed by a page or photographed
     /// on a screen is found.
     pub async fn search(&self, data: Vec<u8>, top_k: i32) -> Result<Vec<Found>> {
@@ -616,7 +616,7 @@ fn decode_timed(bytes: &[u8], limits: &Limits) -> std::result::Result<DynamicIma
     Ok(img)
 }
 
-/// Embed views in one batch, timed (`fanone_image_embed_duration_seconds{stage="infer"}`).
+/// Embed views, timed (`fanone_image_embed_duration_seconds{stage="infer"}`).
 fn infer_timed(
     e: &dyn Embedder,
     work: &RgbImage,
