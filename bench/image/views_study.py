@@ -69,6 +69,31 @@ def trim_box(grey: np.ndarray, tol: float = 10.0) -> tuple[int, int, int, int]:
     return left, top, right, bottom
 
 
+def largest_component(mask: np.ndarray) -> tuple[int, int, int, int, int] | None:
+    """The largest 4-connected group of True cells: (cells, row0, row1, col0, col1)."""
+    gh, gw = mask.shape
+    seen = np.zeros_like(mask)
+    best = None
+    for i in range(gh):
+        for j in range(gw):
+            if mask[i, j] and not seen[i, j]:
+                stack = [(i, j)]
+                seen[i, j] = True
+                n, r0, r1, c0, c1 = 0, i, i, j, j
+                while stack:
+                    a, b = stack.pop()
+                    n += 1
+                    r0, r1, c0, c1 = min(r0, a), max(r1, a), min(c0, b), max(c1, b)
+                    for da, db in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+                        x, y = a + da, b + db
+                        if 0 <= x < gh and 0 <= y < gw and mask[x, y] and not seen[x, y]:
+                            seen[x, y] = True
+                            stack.append((x, y))
+                if best is None or n > best[0]:
+                    best = (n, r0, r1, c0, c1)
+    return best
+
+
 def detect_box(img: Image.Image, cell: int = 8) -> tuple[float, float, float, float] | None:
     """The largest connected region of 'picture-like' cells, as fractions.
 
@@ -91,26 +116,7 @@ def detect_box(img: Image.Image, cell: int = 8) -> tuple[float, float, float, fl
             q = c // 4
             mode = np.bincount(q, minlength=64).max() / c.size
             mask[i, j] = mode < 0.5 and c.std() > 2.0
-    # largest component
-    seen = np.zeros_like(mask)
-    best = None
-    for i in range(gh):
-        for j in range(gw):
-            if mask[i, j] and not seen[i, j]:
-                stack = [(i, j)]
-                seen[i, j] = True
-                n, r0, r1, c0, c1 = 0, i, i, j, j
-                while stack:
-                    a, b = stack.pop()
-                    n += 1
-                    r0, r1, c0, c1 = min(r0, a), max(r1, a), min(c0, b), max(c1, b)
-                    for da, db in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-                        x, y = a + da, b + db
-                        if 0 <= x < gh and 0 <= y < gw and mask[x, y] and not seen[x, y]:
-                            seen[x, y] = True
-                            stack.append((x, y))
-                if best is None or n > best[0]:
-                    best = (n, r0, r1, c0, c1)
+    best = largest_component(mask)
     if best is None:
         return None
     n, r0, r1, c0, c1 = best
@@ -144,25 +150,7 @@ def detect_fg(img: Image.Image, cell: int = 8) -> tuple[float, float, float, flo
     if gh < 4 or gw < 4:
         return None
     cells = fg[: gh * cell, : gw * cell].reshape(gh, cell, gw, cell).mean(axis=(1, 3)) >= 0.85
-    seen = np.zeros_like(cells)
-    best = None
-    for i in range(gh):
-        for j in range(gw):
-            if cells[i, j] and not seen[i, j]:
-                stack = [(i, j)]
-                seen[i, j] = True
-                n, r0, r1, c0, c1 = 0, i, i, j, j
-                while stack:
-                    x0, y0 = stack.pop()
-                    n += 1
-                    r0, r1, c0, c1 = min(r0, x0), max(r1, x0), min(c0, y0), max(c1, y0)
-                    for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-                        x, y = x0 + dx, y0 + dy
-                        if 0 <= x < gh and 0 <= y < gw and cells[x, y] and not seen[x, y]:
-                            seen[x, y] = True
-                            stack.append((x, y))
-                if best is None or n > best[0]:
-                    best = (n, r0, r1, c0, c1)
+    best = largest_component(cells)
     if best is None:
         return None
     n, r0, r1, c0, c1 = best

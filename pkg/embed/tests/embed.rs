@@ -121,19 +121,22 @@ fn golden_first_values() {
     }
 }
 
+/// The indexed pictures of the retrieval tests.
+const INDEX: [&str; 9] = [
+    "astronaut.jpg",
+    "chelsea.jpg",
+    "coffee.jpg",
+    "china.jpg",
+    "flower.jpg",
+    "hubble.jpg",
+    "camera.png",
+    "coins.gif",
+    "rocket.webp",
+];
+
 #[test]
 fn an_edited_copy_finds_its_original_at_rank_1() {
-    let index = [
-        "astronaut.jpg",
-        "chelsea.jpg",
-        "coffee.jpg",
-        "china.jpg",
-        "flower.jpg",
-        "hubble.jpg",
-        "camera.png",
-        "coins.gif",
-        "rocket.webp",
-    ];
+    let index = INDEX;
     let vectors: Vec<Vec<f32>> = index.iter().map(|n| embed(n)).collect();
     // resized, cropped to 80 %, mirrored, brightened, JPEG q60
     let query = embed("chelsea_edited.jpg");
@@ -248,17 +251,7 @@ fn screenshot_of(name: &str) -> fanone_embed::DynamicImage {
 
 #[test]
 fn a_picture_framed_by_a_page_is_found_by_one_of_the_query_views() {
-    let index = [
-        "astronaut.jpg",
-        "chelsea.jpg",
-        "coffee.jpg",
-        "china.jpg",
-        "flower.jpg",
-        "hubble.jpg",
-        "camera.png",
-        "coins.gif",
-        "rocket.webp",
-    ];
+    let index = INDEX;
     let vectors: Vec<Vec<f32>> = index.iter().map(|n| embed(n)).collect();
     for target in ["chelsea.jpg", "coffee.jpg", "hubble.jpg"] {
         let work = fanone_embed::working(&screenshot_of(target)).unwrap();
