@@ -2,7 +2,8 @@
 # The project's test command: lint, every Rust test on SQLite and on a throw-away
 # MariaDB (vector store tests on a throw-away Milvus Lite; registry tests start their
 # own etcd and rnacos; cache tests use a throw-away Redis; trace tests a throw-away
-# Jaeger; the Prometheus rules are unit-tested with promtool), then the contract suite
+# Jaeger; the image model also runs on ONNX Runtime; the Prometheus rules are
+# unit-tested with promtool), then the contract suite
 # (Postman collection run by Newman, and the WebSocket script) against a standalone
 # instance, the web page in headless Chromium (scripts/web.sh), then a Schemathesis
 # fuzz run from docs/openapi.yaml (no 5xx allowed).
@@ -65,6 +66,9 @@ read -r jaeger_otlp jaeger_query < <(scripts/jaeger.sh start "$jaeger_dir")
 export FANONE_TEST_JAEGER_OTLP="http://127.0.0.1:$jaeger_otlp"
 export FANONE_TEST_JAEGER_QUERY="http://127.0.0.1:$jaeger_query"
 export FANONE_TEST_REQUIRE_JAEGER=1
+echo "== ONNX Runtime (image model on image.runtime = \"onnxruntime\")"
+FANONE_TEST_ONNXRUNTIME_LIB=$(scripts/onnxruntime.sh install)
+export FANONE_TEST_ONNXRUNTIME_LIB FANONE_TEST_REQUIRE_ONNXRUNTIME=1
 echo "== Prometheus rules (promtool)"
 scripts/prometheus.sh check
 export FANONE_TEST_REQUIRE_PROMTOOL=1

@@ -21,7 +21,7 @@ use std::{
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use fanone_cache::Caches;
-use fanone_config::{Config, DEV_JWT_SECRET, SERVICES};
+use fanone_config::{Config, DEV_JWT_SECRET, ModelRuntime, SERVICES};
 use fanone_gateway::{AppState, Limits};
 use fanone_rpc::{Registered, Rpc};
 use futures::future::BoxFuture;
@@ -443,6 +443,12 @@ fn image_options(cfg: &Config, node_id: u16) -> Result<fanone_image::Options> {
         node_id,
         events: events_source(cfg)?,
         model_path: model_path(&cfg.image.model_path),
+        runtime: match cfg.image.runtime {
+            ModelRuntime::Tract => fanone_embed::Runtime::Tract,
+            ModelRuntime::Onnxruntime => fanone_embed::Runtime::OnnxRuntime {
+                lib: cfg.image.onnxruntime_lib.clone(),
+            },
+        },
         milvus_url: cfg.image.milvus_url.clone(),
         milvus_collection: cfg.image.milvus_collection.clone(),
         vectors_path: cfg.data_dir.join("image.vectors"),

@@ -137,13 +137,29 @@ async fn uploads_are_indexed_and_edited_copies_found() {
         "still serving after bad input"
     );
 
-    // the built-in index survives a restart
+    // the built-in index survives a restart; restarted on ONNX Runtime, the vectors
+    // indexed on tract are searched with the same scores (one model, two engines)
     let dir = app.stop().await;
-    let app = Fanone::start_in(BIN, dir, &[]).await;
+    let lib = fanone_testkit::onnxruntime_lib();
+    let env: Vec<(&str, &str)> = match &lib {
+        Some(lib) => vec![
+            ("FANONE__IMAGE__RUNTIME", "onnxruntime"),
+            ("FANONE__IMAGE__ONNXRUNTIME_LIB", lib.as_str()),
+        ],
+        None => vec![],
+    };
+    let app = Fanone::start_in(BIN, dir, &env).await;
     let r = search(&app, "edited.jpg", data("chelsea_edited.jpg"), Some("20")).await;
     assert_eq!(r.code(), 10000);
     assert_eq!(r.data()["url"], urls[1].as_str());
-    assert_eq!(r.data()["items"].as_array().unwrap().len(), 5);
+    let items = r.data()["items"].as_array().unwrap();
+    assert_eq!(items.len(), 5);
+    let top = items[0]["score"].as_f64().unwrap();
+    assert!(
+        (top - scores[0]).abs() < 1e-3,
+        "{top} after restart, {} before",
+        scores[0]
+    );
 }
 
 #[tokio::test]
@@ -186,4 +202,38 @@ async fn video_covers_are_indexed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the cover was not indexed within 30 s");
+}
+
+/// `image.runtime = "onnxruntime"` without a usable library stops the image service at
+/// start-up with a message that names the setting, fast (never a hang or a silent
+/// fall-back to the slower engine).
+#[tokio::test]
+async fn the_image_service_refuses_to_start_without_its_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    for (lib, expect) in [
+        ("", "image.onnxruntime_lib"),
+        ("/nonexistent/libonnxruntime.so", "ONNX Runtime"),
+    ] {
+        let run = tokio::process::Command::new(BIN)
+            .arg("image")
+            .env("FANONE__AUTH__JWT_SECRET", fanone_testkit::TEST_JWT_SECRET)
+            .env(
+                "FANONE__RPC__INTERNAL_SECRET",
+                fanone_testkit::TEST_INTERNAL_SECRET,
+            )
+            .env("FANONE__DATA_DIR", dir.path())
+            .env("FANONE__SERVICES__IMAGE__ADDR", "127.0.0.1:0")
+            .env("FANONE__IMAGE__RUNTIME", "onnxruntime")
+            .env("FANONE__IMAGE__ONNXRUNTIME_LIB", lib)
+            .env("FANONE__TELEMETRY__LOG", "warn")
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .expect("exits within 60 s")
+            .unwrap();
+        assert!(!out.status.success(), "lib {lib:?}: started");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expect), "lib {lib:?}: {err}");
+    }
 }

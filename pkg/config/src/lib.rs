@@ -376,6 +376,17 @@ impl Default for CacheConfig {
     }
 }
 
+/// The engine that runs the image model.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelRuntime {
+    /// tract, pure Rust, built in.
+    #[default]
+    Tract,
+    /// ONNX Runtime's C library at `image.onnxruntime_lib` (about four times faster).
+    Onnxruntime,
+}
+
 /// Reverse image search.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -383,6 +394,11 @@ pub struct ImageConfig {
     /// The ONNX model (EfficientNet-Lite0 embedding). Relative paths are tried from
     /// the working directory, then next to the executable's `../../` (a cargo build).
     pub model_path: PathBuf,
+    /// Which engine runs the model: `tract` or `onnxruntime`.
+    pub runtime: ModelRuntime,
+    /// With `runtime = "onnxruntime"`: the `libonnxruntime.so` to open
+    /// (`scripts/onnxruntime.sh install` installs 1.23.2 and prints its path).
+    pub onnxruntime_lib: PathBuf,
     /// Milvus server (e.g. `http://127.0.0.1:19530`); empty = the built-in index
     /// persisted at `<data_dir>/image.vectors`.
     pub milvus_url: String,
@@ -412,6 +428,8 @@ impl Default for ImageConfig {
     fn default() -> Self {
         Self {
             model_path: PathBuf::from("models/effnet_lite0_emb.onnx"),
+            runtime: ModelRuntime::Tract,
+            onnxruntime_lib: PathBuf::new(),
             milvus_url: String::new(),
             milvus_collection: "fanone_images".to_owned(),
             max_bytes: 10 << 20,
@@ -806,6 +824,15 @@ impl Config {
         if !(1..=100).contains(&self.registry.weight) {
             return Err(ConfigError::Rule(
                 "registry.weight must be in 1..=100".into(),
+            ));
+        }
+        if self.image.runtime == ModelRuntime::Onnxruntime
+            && self.image.onnxruntime_lib.as_os_str().is_empty()
+        {
+            return Err(ConfigError::Rule(
+                "image.runtime = \"onnxruntime\" needs image.onnxruntime_lib \
+                 (scripts/onnxruntime.sh install prints it)"
+                    .into(),
             ));
         }
         if !(0.0..=1.01).contains(&self.image.multi_view_below) {

@@ -1,19 +1,22 @@
-//! The cost of each stage of a query, per image, over a directory of pictures:
+//! The cost of each stage of a query, per image, over a directory of pictures, on
+//! each model runtime:
 //!
 //! ```text
-//! cargo run --release -p fanone-embed --example speed -- bench/image/hard/query [N] [model]
+//! cargo run --release -p fanone-embed --example speed -- bench/image/hard/query [N] [LIB]
 //! ```
 //!
 //! For up to `N` files (default 200, every kind in turn) it times the decode, the
-//! working copy, the whole picture's embedding (batch of 1) and the other views'
-//! (one batch of 2–3: `query_views`), first with tract's matrix products on the
-//! calling thread, then on one thread per core; and one view at a time against the
-//! batch. Prints p50/p90/p99 per stage in milliseconds.
+//! working copy, the whole picture's embedding and the other views' (`query_views`)
+//! on tract, and, given `LIB` (the `libonnxruntime.so` that `scripts/onnxruntime.sh
+//! install` prints), on ONNX Runtime with one session (views one after the other) and
+//! with one session per core (views in parallel). Prints p50/p90/p99 per stage in
+//! milliseconds.
 
 use std::{path::PathBuf, time::Instant};
 
 use fanone_embed::{
-    DEFAULT_MODEL_PATH, Embedder, Limits, Rect, TractEmbedder, decode, query_views, working,
+    DEFAULT_MODEL_PATH, Embedder, Limits, OrtEmbedder, Rect, TractEmbedder, decode, query_views,
+    working,
 };
 
 type Error = Box<dyn std::error::Error>;
@@ -64,22 +67,35 @@ struct Stages {
     working: Vec<f64>,
     whole: Vec<f64>,
     views: Vec<f64>,
-    views_one_by_one: Vec<f64>,
     n_views: Vec<f64>,
 }
 
 fn main() -> Result<(), Error> {
     let mut args = std::env::args().skip(1);
-    let dir = PathBuf::from(args.next().ok_or("usage: speed <dir> [N] [model]")?);
+    let dir = PathBuf::from(
+        args.next()
+            .ok_or("usage: speed <dir> [N] [libonnxruntime.so]")?,
+    );
     let n: usize = args.next().map_or(Ok(200), |s| s.parse())?;
-    let model = args.next().unwrap_or_else(|| DEFAULT_MODEL_PATH.into());
+    let lib = args.next();
     let paths = files(&dir, n)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut runtimes: Vec<(String, Box<dyn Embedder>)> = vec![(
+        "tract".into(),
+        Box::new(TractEmbedder::load(DEFAULT_MODEL_PATH)?),
+    )];
+    if let Some(lib) = &lib {
+        for sessions in [1, cores] {
+            runtimes.push((
+                format!("ONNX Runtime, {sessions} session(s)"),
+                Box::new(OrtEmbedder::load(lib, DEFAULT_MODEL_PATH, sessions)?),
+            ));
+        }
+    }
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
-    for threads in [1, cores] {
-        let e = TractEmbedder::load_with_threads(&model, threads)?;
+    for (name, e) in &runtimes {
         let mut s = Stages::default();
-        for (i, path) in paths.iter().enumerate() {
+        for path in &paths {
             let bytes = std::fs::read(path)?;
             let t = Instant::now();
             let img = decode(&bytes, &Limits::default())?;
@@ -96,29 +112,18 @@ fn main() -> Result<(), Error> {
             e.embed_views(&work, &views)?;
             s.views.push(ms(t));
             s.n_views.push(views.len() as f64);
-            if i % 4 == 0 {
-                let t = Instant::now();
-                for v in &views {
-                    e.embed_views(&work, std::slice::from_ref(v))?;
-                }
-                s.views_one_by_one.push(ms(t));
-            }
         }
-        println!(
-            "## {} images, tract products on {threads} thread(s)",
-            paths.len()
-        );
+        println!("## {} images, {name}", paths.len());
         println!("| stage | p50 ms | p90 ms | p99 ms |");
         println!("|---|---|---|---|");
-        for (name, v) in [
+        for (stage, v) in [
             ("decode", &s.decode),
             ("working copy (≤1024 px)", &s.working),
-            ("whole picture (batch of 1)", &s.whole),
-            ("other views (one batch)", &s.views),
-            ("other views (one at a time)", &s.views_one_by_one),
+            ("whole picture", &s.whole),
+            ("other views", &s.views),
         ] {
             println!(
-                "| {name} | {:.1} | {:.1} | {:.1} |",
+                "| {stage} | {:.1} | {:.1} | {:.1} |",
                 pct(v, 50.0),
                 pct(v, 90.0),
                 pct(v, 99.0)

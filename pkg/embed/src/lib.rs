@@ -9,10 +9,10 @@
 //!   extra views of a query (the picture found in a frame, centre crops).
 //! - [`Embedder`] maps an image to a unit-norm [`DIM`]-d vector (what the index
 //!   stores) and a query to one vector per view; similarity is a dot product (cosine).
-//!   [`TractEmbedder`] runs EfficientNet-Lite0 (`models/`, see
-//!   `docs/image-embedding.md`) in pure Rust with tract: the model is loaded once and
-//!   optimised for batches of 1 to [`MAX_BATCH`] (one: see there); views run in
-//!   batches of at most that.
+//!   EfficientNet-Lite0 (`models/`, see `docs/image-embedding.md`) runs on one of two
+//!   [`Runtime`]s: [`TractEmbedder`] in pure Rust with tract (the default: nothing to
+//!   install), or [`OrtEmbedder`] on ONNX Runtime's C library (about four times
+//!   faster; a pool of sessions, a query's views in parallel on idle ones).
 //!
 //! Preprocessing is part of the model's contract and must not drift (a golden test
 //! guards it): EXIF orientation, alpha composited on white, RGB, reduced to the
@@ -23,15 +23,17 @@
 mod decode;
 mod prep;
 
-use std::path::Path;
+mod onnxruntime;
+mod tract;
 
 use fast_image_resize::Resizer;
-use tract_onnx::prelude::*;
 
 pub use decode::{Limits, decode};
 /// The decoded picture [`decode`] returns and the working copy (from the `image` crate).
 pub use image::{DynamicImage, RgbImage};
+pub use onnxruntime::OrtEmbedder;
 pub use prep::{INPUT_LEN, Rect, WORK_SIDE, find_picture, input_into, query_views, working};
+pub use tract::{MAX_BATCH, TractEmbedder};
 
 /// Length of an embedding.
 pub const DIM: usize = 1280;
@@ -75,6 +77,31 @@ pub trait Embedder: Send + Sync + 'static {
     }
 }
 
+/// The engine that runs the model: the same file, preprocessing and vectors on both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Runtime {
+    /// tract, pure Rust: nothing to install (the default).
+    Tract,
+    /// ONNX Runtime from the shared library at `lib` (`scripts/onnxruntime.sh
+    /// install` prints its path): about four times faster per inference.
+    OnnxRuntime { lib: std::path::PathBuf },
+}
+
+/// Loads the model at `model` on `runtime`, for up to `concurrency` inferences at once
+/// (ONNX Runtime keeps one session each; tract shares one plan).
+pub fn load(
+    runtime: &Runtime,
+    model: &std::path::Path,
+    concurrency: usize,
+) -> Result<std::sync::Arc<dyn Embedder>, EmbedError> {
+    Ok(match runtime {
+        Runtime::Tract => std::sync::Arc::new(TractEmbedder::load(model)?),
+        Runtime::OnnxRuntime { lib } => {
+            std::sync::Arc::new(OrtEmbedder::load(lib, model, concurrency)?)
+        }
+    })
+}
+
 /// The model input for the whole of `img`: NCHW `f32[1,3,224,224]` in row-major
 /// order (see the crate documentation). Public so that tests and tools can check it
 /// against other runtimes.
@@ -86,134 +113,39 @@ pub fn preprocess(img: &DynamicImage) -> Result<Vec<f32>, EmbedError> {
     Ok(out)
 }
 
+/// The model inputs of `views` of a working copy, laid end to end.
+fn view_inputs(work: &RgbImage, views: &[Rect]) -> Result<Vec<f32>, EmbedError> {
+    let mut inputs = vec![0f32; views.len() * INPUT_LEN];
+    let mut resizer = Resizer::new();
+    for (view, out) in views.iter().zip(inputs.chunks_exact_mut(INPUT_LEN)) {
+        input_into(&mut resizer, work, *view, out)?;
+    }
+    Ok(inputs)
+}
+
+/// `n` model outputs laid end to end, checked and scaled to unit length.
+fn unit_vectors(flat: &[f32], n: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
+    if flat.len() != n * DIM || flat.iter().any(|x| !x.is_finite()) {
+        return Err(EmbedError::Model(format!(
+            "bad output: {} values for {n} inputs",
+            flat.len()
+        )));
+    }
+    Ok(flat
+        .chunks_exact(DIM)
+        .map(|c| {
+            let mut v = c.to_vec();
+            l2_normalize(&mut v);
+            v
+        })
+        .collect())
+}
+
 /// Scales `v` to unit length (a zero vector stays zero).
 fn l2_normalize(v: &mut [f32]) {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if norm > 0.0 {
         v.iter_mut().for_each(|x| *x /= norm);
-    }
-}
-
-/// Largest batch one inference runs; larger inputs run in several batches. One: on
-/// tract 0.23 a batch of a query's three extra views took longer than three
-/// inferences of one (opt-level 3 tract in a debug build: 680 against 500 ms; a
-/// symbolic batch size was three times slower still), so views run one at a time.
-pub const MAX_BATCH: usize = 1;
-
-/// EfficientNet-Lite0 on tract: loaded once and optimised for each batch size up to
-/// [`MAX_BATCH`] (tract's kernels are fastest on concrete shapes); every call runs a
-/// shared, immutable plan with its own state, so one instance serves concurrent
-/// requests.
-#[derive(Debug, Clone)]
-pub struct TractEmbedder {
-    /// `plans[n - 1]` runs a batch of `n`.
-    plans: Vec<Arc<TypedRunnableModel>>,
-}
-
-impl TractEmbedder {
-    /// Loads the ONNX model at `path` (input `f32[N,3,224,224]`, output `f32[N,1280]`)
-    /// and optimises it for this machine, each inference on the calling thread (the
-    /// service runs one per core).
-    pub fn load(path: impl AsRef<Path>) -> Result<Self, EmbedError> {
-        Self::load_with_threads(path, 1)
-    }
-
-    /// As [`load`](Self::load), with each inference's matrix products on a pool of
-    /// `threads` threads (1 = on the calling thread).
-    pub fn load_with_threads(path: impl AsRef<Path>, threads: usize) -> Result<Self, EmbedError> {
-        let path = path.as_ref();
-        let model_err = |e: TractError| EmbedError::Model(format!("{}: {e:#}", path.display()));
-        let side = INPUT_SIDE as usize;
-        let onnx = tract_onnx::onnx().model_for_path(path).map_err(model_err)?;
-        let options = RunOptions {
-            executor: (threads > 1).then(|| multithread::Executor::multithread(threads)),
-            ..RunOptions::default()
-        };
-        let mut plans = Vec::with_capacity(MAX_BATCH);
-        for n in 1..=MAX_BATCH {
-            let model = onnx
-                .clone()
-                .with_input_fact(0, f32::fact([n, 3, side, side]).into())
-                .and_then(|m| m.into_optimized())
-                .map_err(model_err)?;
-            let out = model.output_fact(0).map_err(model_err)?;
-            if out.datum_type != f32::datum_type() || out.shape.as_concrete() != Some(&[n, DIM][..])
-            {
-                return Err(EmbedError::Model(format!(
-                    "{}: output is {out:?}, expected f32[{n},{DIM}]",
-                    path.display()
-                )));
-            }
-            plans.push(
-                model
-                    .into_runnable_with_options(&options)
-                    .map_err(model_err)?,
-            );
-        }
-        Ok(TractEmbedder { plans })
-    }
-
-    /// Runs the model on `n` preprocessed inputs laid end to end (see [`input_into`]),
-    /// in batches of at most [`MAX_BATCH`]; returns one unit-length vector per input.
-    pub fn embed_inputs(&self, inputs: &[f32], n: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
-        if n == 0 || inputs.len() != n * INPUT_LEN {
-            return Err(EmbedError::Model(format!(
-                "{} floats for {n} inputs",
-                inputs.len()
-            )));
-        }
-        let mut out = Vec::with_capacity(n);
-        for batch in inputs.chunks(MAX_BATCH * INPUT_LEN) {
-            out.extend(self.run_batch(batch, batch.len() / INPUT_LEN)?);
-        }
-        Ok(out)
-    }
-
-    fn run_batch(&self, inputs: &[f32], n: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let model = |e: TractError| EmbedError::Model(format!("{e:#}"));
-        let side = INPUT_SIDE as usize;
-        let plan = self
-            .plans
-            .get(n.wrapping_sub(1))
-            .ok_or_else(|| EmbedError::Model(format!("no plan for a batch of {n}")))?;
-        let tensor = Tensor::from_shape(&[n, 3, side, side], inputs).map_err(model)?;
-        let outputs = plan.run(tvec!(tensor.into())).map_err(model)?;
-        let view = outputs[0].to_plain_array_view::<f32>().map_err(model)?;
-        let flat: Vec<f32> = view.iter().copied().collect();
-        if flat.len() != n * DIM || flat.iter().any(|x| !x.is_finite()) {
-            return Err(EmbedError::Model(format!(
-                "bad output: {} values",
-                flat.len()
-            )));
-        }
-        Ok(flat
-            .chunks_exact(DIM)
-            .map(|c| {
-                let mut v = c.to_vec();
-                l2_normalize(&mut v);
-                v
-            })
-            .collect())
-    }
-
-    /// Runs the model on one preprocessed input (see [`preprocess`]).
-    pub fn embed_input(&self, input: &[f32]) -> Result<Vec<f32>, EmbedError> {
-        let mut out = self.embed_inputs(input, 1)?;
-        Ok(out.remove(0))
-    }
-}
-
-impl Embedder for TractEmbedder {
-    fn embed_views(&self, work: &RgbImage, views: &[Rect]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        if views.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut inputs = vec![0f32; views.len() * INPUT_LEN];
-        let mut resizer = Resizer::new();
-        for (view, out) in views.iter().zip(inputs.chunks_exact_mut(INPUT_LEN)) {
-            input_into(&mut resizer, work, *view, out)?;
-        }
-        self.embed_inputs(&inputs, views.len())
     }
 }
 

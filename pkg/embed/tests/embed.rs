@@ -5,24 +5,10 @@
 //! tensors and embeddings as raw little-endian f32) and then
 //! `python3 bench/image/golden.py <dir>`.
 
-use std::sync::OnceLock;
+mod common;
 
+use common::{INDEX, data, read_f32, tract as embedder};
 use fanone_embed::{DIM, Embedder, Limits, TractEmbedder, decode, preprocess};
-
-const MODEL: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../models/effnet_lite0_emb.onnx"
-);
-
-fn embedder() -> &'static TractEmbedder {
-    static E: OnceLock<TractEmbedder> = OnceLock::new();
-    E.get_or_init(|| TractEmbedder::load(MODEL).expect("load model"))
-}
-
-fn data(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
 
 fn embed(name: &str) -> Vec<f32> {
     let img = decode(&data(name), &Limits::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -40,13 +26,6 @@ fn cos(a: &[f32], b: &[f32]) -> f32 {
 fn write_f32(path: &std::path::Path, v: &[f32]) {
     let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
     std::fs::write(path, bytes).unwrap();
-}
-
-fn read_f32(name: &str) -> Vec<f32> {
-    data(name)
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
 }
 
 /// Two lossless test images (PNG decoding is exact on every platform, unlike JPEG's
@@ -120,19 +99,6 @@ fn golden_first_values() {
         assert!(worst < 1e-4, "{name}: max |tract - onnxruntime| = {worst}");
     }
 }
-
-/// The indexed pictures of the retrieval tests.
-const INDEX: [&str; 9] = [
-    "astronaut.jpg",
-    "chelsea.jpg",
-    "coffee.jpg",
-    "china.jpg",
-    "flower.jpg",
-    "hubble.jpg",
-    "camera.png",
-    "coins.gif",
-    "rocket.webp",
-];
 
 #[test]
 fn an_edited_copy_finds_its_original_at_rank_1() {

@@ -579,19 +579,31 @@ pub async fn mysql_databases(prefix: &str, n: usize) -> Option<Vec<String>> {
     Some(urls)
 }
 
-/// The Milvus server for tests (`FANONE_TEST_MILVUS_URL`, started by
-/// `scripts/test.sh`), or `None` (skip) unless `FANONE_TEST_REQUIRE_MILVUS=1`.
-pub fn milvus_url() -> Option<String> {
-    match std::env::var("FANONE_TEST_MILVUS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
+/// The value of `FANONE_TEST_<NAME>` (a server or tool `scripts/test.sh` provides), or
+/// `None` (skip) unless `FANONE_TEST_REQUIRE_<REQUIRE>=1`.
+fn provided(name: &str, require: &str) -> Option<String> {
+    match std::env::var(format!("FANONE_TEST_{name}")) {
+        Ok(v) if !v.is_empty() => Some(v),
         _ => {
-            if std::env::var("FANONE_TEST_REQUIRE_MILVUS").is_ok_and(|v| v == "1") {
-                panic!("FANONE_TEST_REQUIRE_MILVUS=1 but FANONE_TEST_MILVUS_URL is not set");
+            if std::env::var(format!("FANONE_TEST_REQUIRE_{require}")).is_ok_and(|v| v == "1") {
+                panic!("FANONE_TEST_REQUIRE_{require}=1 but FANONE_TEST_{name} is not set");
             }
-            eprintln!("no Milvus: FANONE_TEST_MILVUS_URL is not set (scripts/test.sh sets it)");
+            eprintln!("skipped: FANONE_TEST_{name} is not set (scripts/test.sh sets it)");
             None
         }
     }
+}
+
+/// The Milvus server for tests (`FANONE_TEST_MILVUS_URL`, started by
+/// `scripts/test.sh`), or `None` (skip) unless `FANONE_TEST_REQUIRE_MILVUS=1`.
+pub fn milvus_url() -> Option<String> {
+    provided("MILVUS_URL", "MILVUS")
+}
+
+/// ONNX Runtime's library (`FANONE_TEST_ONNXRUNTIME_LIB`, from `scripts/onnxruntime.sh
+/// install`), or `None` (skip) unless `FANONE_TEST_REQUIRE_ONNXRUNTIME=1`.
+pub fn onnxruntime_lib() -> Option<String> {
+    provided("ONNXRUNTIME_LIB", "ONNXRUNTIME")
 }
 
 /// A Jaeger started by scripts/test.sh: `(OTLP gRPC endpoint, query API base URL)`.

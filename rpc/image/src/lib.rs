@@ -14,7 +14,7 @@ pub mod store;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use fanone_embed::{Limits, TractEmbedder};
+use fanone_embed::{Limits, Runtime};
 use fanone_events::{
     EventBus, ImageRemoved, ImageStored, REMOVED_AVATAR_REPLACED, REMOVED_VIDEO_DELETED,
     TOPIC_IMAGE_REMOVED, TOPIC_IMAGE_STORED,
@@ -40,6 +40,8 @@ pub struct Options {
     pub node_id: u16,
     pub events: fanone_events::Source,
     pub model_path: PathBuf,
+    /// The engine that runs the model.
+    pub runtime: Runtime,
     /// Empty = built-in index at `vectors_path`.
     pub milvus_url: String,
     pub milvus_collection: String,
@@ -84,12 +86,15 @@ pub async fn open_service(opts: &Options) -> Result<Arc<Service>, OpenError> {
         )
     };
     let started = std::time::Instant::now();
-    let model_path = opts.model_path.clone();
-    let embedder = tokio::task::spawn_blocking(move || TractEmbedder::load(model_path))
-        .await
-        .map_err(|e| fanone_embed::EmbedError::Model(e.to_string()))??;
+    let (runtime, model_path) = (opts.runtime.clone(), opts.model_path.clone());
+    let slots = service::cpu_slots(opts.max_concurrent_decodes);
+    let embedder =
+        tokio::task::spawn_blocking(move || fanone_embed::load(&runtime, &model_path, slots))
+            .await
+            .map_err(|e| fanone_embed::EmbedError::Model(e.to_string()))??;
     tracing::info!(
         ms = started.elapsed().as_millis() as u64,
+        runtime = ?opts.runtime,
         "image model loaded"
     );
     let local = LocalStore::open(&opts.storage_dir).await?;
@@ -98,7 +103,7 @@ pub async fn open_service(opts: &Options) -> Result<Arc<Service>, OpenError> {
         ImageService::new(
             SeaImageStore::new(db),
             vectors,
-            Arc::new(embedder),
+            embedder,
             opts.limits,
             fetcher,
             opts.node_id,

@@ -181,7 +181,6 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
         fetcher: Fetcher,
         node_id: u16,
     ) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             store,
             vectors,
@@ -189,7 +188,7 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
             limits,
             fetcher,
             ids: Snowflake::new(node_id),
-            cpu: Semaphore::new(cores),
+            cpu: Semaphore::new(cpu_slots(0)),
             decode_wait: Duration::from_secs(10),
             multi_view_below: MULTI_VIEW_BELOW,
         }
@@ -198,8 +197,7 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
     /// At most `slots` decodes at once (0 = one per core); a request waits at most
     /// `wait` for a slot, then fails with "busy".
     pub fn with_decode_slots(mut self, slots: usize, wait: Duration) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        self.cpu = Semaphore::new(if slots == 0 { cores } else { slots });
+        self.cpu = Semaphore::new(cpu_slots(slots));
         self.decode_wait = wait;
         self
     }
@@ -604,6 +602,15 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
         })
         .await
         .map_err(|e| ImageError::Task(e.to_string()))?
+    }
+}
+
+/// How many decodes and inferences run at once: `configured`, or one per core for 0.
+pub fn cpu_slots(configured: usize) -> usize {
+    if configured == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        configured
     }
 }
 
