@@ -156,6 +156,33 @@ async fn image_rows(dir: &Path) -> Vec<(String, Option<i64>, bool)> {
         .collect()
 }
 
+/// The length of each live picture's stored colour layout (None: no layout); then,
+/// with `clear`, forget them all (as for pictures indexed before layouts were kept).
+async fn live_layouts(dir: &Path, clear: bool) -> Vec<Option<usize>> {
+    let url = format!("sqlite://{}?mode=rw", dir.join("image.db").display());
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT DISTINCT c.id, c.layout FROM image_contents c \
+             JOIN images i ON i.content_id = c.id WHERE i.removed_at IS NULL ORDER BY c.id",
+        ))
+        .await
+        .unwrap();
+    if clear {
+        db.execute_unprepared("UPDATE image_contents SET layout = NULL")
+            .await
+            .unwrap();
+    }
+    rows.iter()
+        .map(|r| {
+            r.try_get::<Option<Vec<u8>>>("", "layout")
+                .unwrap()
+                .map(|l| l.len())
+        })
+        .collect()
+}
+
 /// `fanone image reindex` on the data dir of a stopped system; its summary line.
 async fn reindex(dir: &Path) -> String {
     let out = tokio::process::Command::new(BIN)
@@ -293,7 +320,12 @@ async fn removed_images_leave_the_index_and_reindex_keeps_the_live_set() {
         idx.upsert(stale, &v).await.unwrap();
         assert_eq!(idx.len().await.unwrap(), 3);
     }
+    // indexing kept each live picture's colour layout; reindex writes them again
+    // (for pictures indexed before layouts were kept)
+    assert_eq!(live_layouts(dir.path(), true).await, vec![Some(192); 2]);
+    assert_eq!(live_layouts(dir.path(), false).await, vec![None; 2]);
     let summary = reindex(dir.path()).await;
+    assert_eq!(live_layouts(dir.path(), false).await, vec![Some(192); 2]);
     assert!(
         summary.contains("reindexed 2 images (2 distinct pictures), 0 failed"),
         "{summary}"

@@ -21,6 +21,7 @@
 //! NCHW `f32[N,3,224,224]`.
 
 mod decode;
+mod layout;
 mod prep;
 
 mod onnxruntime;
@@ -31,6 +32,7 @@ use fast_image_resize::Resizer;
 pub use decode::{Limits, decode};
 /// The decoded picture [`decode`] returns and the working copy (from the `image` crate).
 pub use image::{DynamicImage, RgbImage};
+pub use layout::{GRID, LAYOUT_LEN, LAYOUT_WEIGHT, Layout, QueryLayout, layout};
 pub use onnxruntime::OrtEmbedder;
 pub use prep::{INPUT_LEN, Rect, WORK_SIDE, find_picture, input_into, query_views, working};
 pub use tract::{MAX_BATCH, TractEmbedder};

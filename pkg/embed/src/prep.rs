@@ -120,14 +120,33 @@ pub fn input_into(
     rect: Rect,
     out: &mut [f32],
 ) -> Result<(), EmbedError> {
+    if out.len() != INPUT_LEN {
+        return Err(resize_error(format!("{} floats for an input", out.len())));
+    }
+    let small = small(resizer, work, rect)?;
+    let plane = (INPUT_SIDE * INPUT_SIDE) as usize;
+    let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * STD[c]));
+    let shift: [f32; 3] = std::array::from_fn(|c| MEAN[c] / STD[c]);
+    for (i, px) in small.buffer().chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            out[c * plane + i] = f32::from(px[c]) * scale[c] - shift[c];
+        }
+    }
+    Ok(())
+}
+
+/// `rect` of the working copy squash-resized to the model's 224×224 RGB: the pixels
+/// of a model input before normalisation (also what [`crate::layout`] averages).
+pub(crate) fn small(
+    resizer: &mut Resizer,
+    work: &RgbImage,
+    rect: Rect,
+) -> Result<Image<'static>, EmbedError> {
     let (w, h) = work.dimensions();
     if rect.w == 0 || rect.h == 0 || rect.x + rect.w > w || rect.y + rect.h > h {
         return Err(resize_error(format!(
             "view {rect:?} outside a {w}×{h} image"
         )));
-    }
-    if out.len() != INPUT_LEN {
-        return Err(resize_error(format!("{} floats for an input", out.len())));
     }
     let src = ImageRef::new(w, h, work.as_raw(), PixelType::U8x3).map_err(resize_error)?;
     let mut small = Image::new(INPUT_SIDE, INPUT_SIDE, PixelType::U8x3);
@@ -140,15 +159,7 @@ pub fn input_into(
     resizer
         .resize(&src, &mut small, &options)
         .map_err(resize_error)?;
-    let plane = (INPUT_SIDE * INPUT_SIDE) as usize;
-    let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * STD[c]));
-    let shift: [f32; 3] = std::array::from_fn(|c| MEAN[c] / STD[c]);
-    for (i, px) in small.buffer().chunks_exact(3).enumerate() {
-        for c in 0..3 {
-            out[c * plane + i] = f32::from(px[c]) * scale[c] - shift[c];
-        }
-    }
-    Ok(())
+    Ok(small)
 }
 
 /// The views of a query worth embedding besides the whole picture: people search with

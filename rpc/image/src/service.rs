@@ -9,7 +9,7 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 use tracing::Instrument as _;
 
-use fanone_embed::{DynamicImage, EmbedError, Embedder, Limits, RgbImage};
+use fanone_embed::{DynamicImage, EmbedError, Embedder, Layout, Limits, QueryLayout, RgbImage};
 use fanone_errno::{Code, Error};
 use fanone_id::{Snowflake, now_ms};
 use fanone_vector::{Hit, VectorError, VectorStore};
@@ -23,6 +23,10 @@ use crate::{
 
 /// Largest `top_k` of a search.
 pub const MAX_TOP_K: i32 = 100;
+/// How many candidates of a search that needed its extra views are re-ranked by
+/// colour layout (the right picture was within the first 100 best-of candidates for
+/// 97 % of the sticker queries of the study, within 20 for 90 %).
+pub const RERANK_DEPTH: usize = 100;
 /// How often one settling re-checks a picture against concurrent changes before
 /// it gives up (and the event that asked is retried).
 const SETTLE_ROUNDS: usize = 8;
@@ -246,8 +250,9 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
             return Ok(rec.id);
         }
         let (bytes, hash) = content_hash(self.fetcher.fetch(url).await?).await?;
-        let vector = self.embed(bytes).await?;
+        let (vector, layout) = self.embed(bytes).await?;
         let content = self.store.content_id(&hash, rec.id, now_ms()).await?;
+        self.store.set_layout(content, layout.as_bytes()).await?;
         // the row names its picture before the vector is written, so a removal
         // running meanwhile sees it (see `settle`)
         self.store.set_content(rec.id, &hash, content).await?;
@@ -336,7 +341,9 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
     /// `multi_view_below`, the query's other views (the picture found in a frame,
     /// centre crops: `fanone_embed::query_views`) are embedded too, and
     /// a picture scores its best view, so a picture framed by a page or photographed
-    /// on a screen is found.
+    /// on a screen is found; and the best [`RERANK_DEPTH`] candidates are re-ranked by
+    /// colour layout (stickers or captions over the picture). Scores are cosines,
+    /// blended with the layout agreement on that path (`QueryLayout::rescore`, ≤ 1).
     pub async fn search(&self, data: Vec<u8>, top_k: i32) -> Result<Vec<Found>> {
         if data.is_empty() {
             return Err(ImageError::InvalidInput("data is empty"));
@@ -344,7 +351,7 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
         let k = top_k.clamp(1, MAX_TOP_K) as usize;
         // the whole picture first: most queries (copies, crops, re-encodings) match
         // a stored picture closely and need nothing more
-        let (work, whole) = self.embed_whole(data, "query").await?;
+        let (work, whole) = self.embed_whole(data).await?;
         let mut views = vec![whole];
         let mut hits = self.nearest(&views, k).await?;
         let confident = hits
@@ -352,25 +359,48 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
             .is_none_or(|h| h.score >= self.multi_view_below);
         metrics::counter!("fanone_image_queries_total", "views" => if confident { "whole" } else { "several" })
             .increment(1);
+        let mut layout = None;
         if !confident {
-            let extra = self.embed_query_views(work).await?;
-            if !extra.is_empty() {
-                views.extend(extra);
-                hits = self.nearest(&views, k).await?;
-            }
+            let (extra, query_layout) = self.embed_query_views(work).await?;
+            views.extend(extra);
+            layout = Some(query_layout);
+            hits = self.ranked(&views, layout.as_ref(), k).await?;
         }
         let mut ask = k;
         loop {
             let mut found = self.resolve(&hits).await?;
             // a vector whose last image was removed a moment ago has no live row: ask
             // once for more, so such a vector does not shorten the answer
-            if found.len() >= k || hits.len() < ask || ask > k {
+            if found.len() >= k || hits.len() < depth(layout.as_ref(), ask) || ask > k {
                 found.truncate(k);
                 return Ok(found);
             }
             ask = 2 * k + (hits.len() - found.len());
-            hits = self.nearest(&views, ask).await?;
+            hits = self.ranked(&views, layout.as_ref(), ask).await?;
         }
+    }
+
+    /// The `k` best pictures for the query's views, each by its best view; with the
+    /// query's colour layout, the best [`RERANK_DEPTH`] (at least `k`) re-ranked by
+    /// how well their stored layouts agree with it (`fanone_embed::QueryLayout`).
+    async fn ranked(
+        &self,
+        views: &[Vec<f32>],
+        layout: Option<&QueryLayout>,
+        k: usize,
+    ) -> Result<Vec<Hit>> {
+        let mut hits = self.nearest(views, depth(layout, k)).await?;
+        let Some(layout) = layout else {
+            return Ok(hits);
+        };
+        let ids: Vec<i64> = hits.iter().map(|h| h.id).collect();
+        let stored = self.store.layouts(&ids).await?;
+        for h in &mut hits {
+            let l = stored.get(&h.id).and_then(|b| Layout::from_bytes(b));
+            h.score = layout.rescore(h.score, l.as_ref());
+        }
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(hits)
     }
 
     /// The `k` pictures nearest to any of the query's views, each by its best view.
@@ -473,7 +503,9 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
         if embedded.contains(&content) {
             return Ok((content, None));
         }
-        Ok((content, Some(self.embed(bytes).await?)))
+        let (vector, layout) = self.embed(bytes).await?;
+        self.store.set_layout(content, layout.as_bytes()).await?;
+        Ok((content, Some(vector)))
     }
 
     /// Remove the vector of every key any row ever had (its id, its content id)
@@ -542,42 +574,42 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
 
     async fn embed_url(&self, url: &str) -> Result<Vec<f32>> {
         let bytes = self.fetcher.fetch(url).await?;
-        self.embed(bytes).await
+        Ok(self.embed(bytes).await?.0)
     }
 
-    /// The embedding of a stored image (the whole picture).
-    async fn embed(&self, bytes: Vec<u8>) -> Result<Vec<f32>> {
-        Ok(self.embed_whole(bytes, "index").await?.1)
-    }
-
-    /// The working copy of a picture (small: the decoded pixels are dropped here) and
-    /// the embedding of the whole picture.
-    async fn embed_whole(
-        &self,
-        bytes: Vec<u8>,
-        purpose: &'static str,
-    ) -> Result<(RgbImage, Vec<f32>)> {
+    /// The embedding and the colour layout of a stored image (the whole picture).
+    async fn embed(&self, bytes: Vec<u8>) -> Result<(Vec<f32>, Layout)> {
         let limits = self.limits;
-        self.on_cpu(purpose, move |e| {
-            let img = decode_timed(&bytes, &limits)?;
-            drop(bytes);
-            let work = fanone_embed::working(&img)?;
-            drop(img);
-            let (w, h) = work.dimensions();
-            let whole = infer_timed(e, &work, &[fanone_embed::Rect::whole(w, h)])?
-                .pop()
-                .ok_or_else(|| EmbedError::Model("no embedding".into()))?;
+        self.on_cpu("index", move |e| {
+            let work = working_copy(bytes, &limits)?;
+            let whole = whole_rect(&work);
+            let vector = embed_one(e, &work, whole)?;
+            Ok((vector, fanone_embed::layout(&work, whole)?))
+        })
+        .await
+    }
+
+    /// The working copy of a query (small: the decoded pixels are dropped here) and
+    /// the embedding of the whole picture.
+    async fn embed_whole(&self, bytes: Vec<u8>) -> Result<(RgbImage, Vec<f32>)> {
+        let limits = self.limits;
+        self.on_cpu("query", move |e| {
+            let work = working_copy(bytes, &limits)?;
+            let whole = embed_one(e, &work, whole_rect(&work))?;
             Ok((work, whole))
         })
         .await
     }
 
-    /// The embeddings of a query's other views (`fanone_embed::query_views`), in one
-    /// batch.
-    async fn embed_query_views(&self, work: RgbImage) -> Result<Vec<Vec<f32>>> {
+    /// The embeddings of a query's other views (`fanone_embed::query_views`), and the
+    /// colour layouts of all its views (the whole picture's too).
+    async fn embed_query_views(&self, work: RgbImage) -> Result<(Vec<Vec<f32>>, QueryLayout)> {
         self.on_cpu("query", move |e| {
             let views = fanone_embed::query_views(&work);
-            infer_timed(e, &work, &views)
+            let vectors = infer_timed(e, &work, &views)?;
+            let mut all = vec![whole_rect(&work)];
+            all.extend(views);
+            Ok((vectors, QueryLayout::new(&work, &all)?))
         })
         .await
     }
@@ -603,6 +635,38 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
         .await
         .map_err(|e| ImageError::Task(e.to_string()))?
     }
+}
+
+/// How many candidates a search asks the vector store for, to answer `k`.
+fn depth(layout: Option<&QueryLayout>, k: usize) -> usize {
+    if layout.is_some() {
+        k.max(RERANK_DEPTH)
+    } else {
+        k
+    }
+}
+
+/// Decode `bytes` (timed) and make the working copy; the decoded pixels and the bytes
+/// are dropped as soon as it exists.
+fn working_copy(bytes: Vec<u8>, limits: &Limits) -> std::result::Result<RgbImage, EmbedError> {
+    let img = decode_timed(&bytes, limits)?;
+    drop(bytes);
+    fanone_embed::working(&img)
+}
+
+fn whole_rect(work: &RgbImage) -> fanone_embed::Rect {
+    fanone_embed::Rect::whole(work.width(), work.height())
+}
+
+/// The embedding of one view.
+fn embed_one(
+    e: &dyn Embedder,
+    work: &RgbImage,
+    view: fanone_embed::Rect,
+) -> std::result::Result<Vec<f32>, EmbedError> {
+    infer_timed(e, work, &[view])?
+        .pop()
+        .ok_or_else(|| EmbedError::Model("no embedding".into()))
 }
 
 /// How many decodes and inferences run at once: `configured`, or one per core for 0.

@@ -148,6 +148,18 @@ async fn exercise(store: SeaImageStore) {
         None
     );
 
+    // layouts: per content, none until recorded, overwritten by a new one
+    assert!(store.layouts(&[10, 30]).await.unwrap().is_empty());
+    let layout: Vec<u8> = (0..192).map(|i| (i * 7 % 256) as u8).collect();
+    store.set_layout(10, &layout).await.unwrap();
+    store.set_layout(404, &layout).await.unwrap(); // no such content: nothing
+    let got = store.layouts(&[10, 30, 404]).await.unwrap();
+    assert_eq!(got.len(), 1, "{:?}", got.keys());
+    assert_eq!(got[&10], layout);
+    store.set_layout(10, &[9; 192]).await.unwrap();
+    assert_eq!(store.layouts(&[10]).await.unwrap()[&10], vec![9; 192]);
+    assert!(store.layouts(&[]).await.unwrap().is_empty());
+
     // indexed mark and batch reads
     store.mark_indexed(20, T0 + 7).await.unwrap();
     let mut rows = store.by_ids(&[20, 30, 404]).await.unwrap();

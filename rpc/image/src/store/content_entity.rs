@@ -10,6 +10,8 @@ pub struct Model {
     #[sea_orm(unique)]
     pub sha256: String,
     pub created_at: i64,
+    /// `fanone_embed::Layout` of the picture (none: indexed before layouts were kept).
+    pub layout: Option<Vec<u8>>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

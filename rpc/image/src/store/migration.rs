@@ -7,7 +7,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateImages), Box::new(ImageLifecycle)]
+        vec![
+            Box::new(CreateImages),
+            Box::new(ImageLifecycle),
+            Box::new(ContentLayout),
+        ]
     }
 }
 
@@ -41,6 +45,7 @@ enum ImageContents {
     Id,
     Sha256,
     CreatedAt,
+    Layout,
 }
 
 #[async_trait::async_trait]
@@ -215,5 +220,42 @@ impl MigrationTrait for ImageLifecycle {
             .await?;
         }
         Ok(())
+    }
+}
+
+/// The colour layout of each picture (`fanone_embed::Layout`, 192 bytes): searches
+/// that need their extra views re-rank their best candidates with it. Pictures
+/// indexed before have none until `fanone image reindex` (they rank by cosine).
+struct ContentLayout;
+
+impl MigrationName for ContentLayout {
+    fn name(&self) -> &str {
+        "m0003_content_layout"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ContentLayout {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        if m.has_column("image_contents", "layout").await? {
+            return Ok(());
+        }
+        m.alter_table(
+            Table::alter()
+                .table(ImageContents::Table)
+                .add_column(ColumnDef::new(ImageContents::Layout).var_binary(192).null())
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(ImageContents::Table)
+                .drop_column(ImageContents::Layout)
+                .to_owned(),
+        )
+        .await
     }
 }

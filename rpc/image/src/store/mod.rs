@@ -10,7 +10,7 @@ mod entity;
 mod migration;
 mod sea;
 
-use std::future::Future;
+use std::{collections::HashMap, future::Future};
 
 pub use migration::Migrator;
 pub use sea::SeaImageStore;
@@ -97,6 +97,19 @@ pub trait ImageStore: Send + Sync + 'static {
         fresh_id: i64,
         at: i64,
     ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// Record the colour layout of picture `content_id`.
+    fn set_layout(
+        &self,
+        content_id: i64,
+        layout: &[u8],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The recorded layouts of those of `content_ids` that have one.
+    fn layouts(
+        &self,
+        content_ids: &[i64],
+    ) -> impl Future<Output = Result<HashMap<i64, Vec<u8>>, StoreError>> + Send;
 
     /// Record the hash and content id of row `id`.
     fn set_content(

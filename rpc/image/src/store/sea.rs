@@ -1,5 +1,7 @@
 //! `ImageStore` over sea-orm (SQLite and MySQL protocol).
 
+use std::collections::HashMap;
+
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Select, sea_query::Expr,
@@ -129,6 +131,7 @@ impl ImageStore for SeaImageStore {
             id: Set(fresh_id),
             sha256: Set(sha256.to_owned()),
             created_at: Set(at),
+            layout: Set(None),
         };
         match content_entity::Entity::insert(am)
             .exec_without_returning(&self.db)
@@ -141,6 +144,34 @@ impl ImageStore for SeaImageStore {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn set_layout(&self, content_id: i64, layout: &[u8]) -> Result<(), StoreError> {
+        content_entity::Entity::update_many()
+            .col_expr(content_entity::Column::Layout, Expr::value(layout.to_vec()))
+            .filter(content_entity::Column::Id.eq(content_id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn layouts(&self, content_ids: &[i64]) -> Result<HashMap<i64, Vec<u8>>, StoreError> {
+        let mut out = HashMap::new();
+        for chunk in content_ids.chunks(CHUNK) {
+            let rows: Vec<(i64, Option<Vec<u8>>)> = content_entity::Entity::find()
+                .select_only()
+                .column(content_entity::Column::Id)
+                .column(content_entity::Column::Layout)
+                .filter(content_entity::Column::Id.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            out.extend(
+                rows.into_iter()
+                    .filter_map(|(id, layout)| Some((id, layout?))),
+            );
+        }
+        Ok(out)
     }
 
     async fn set_content(&self, id: i64, sha256: &str, content_id: i64) -> Result<(), StoreError> {
