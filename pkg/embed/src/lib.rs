@@ -63,11 +63,22 @@ pub enum EmbedError {
     Model(String),
 }
 
-/// Maps images to unit-norm vectors of length [`DIM`].
+/// Maps images to unit-norm vectors of length [`DIM`]. An engine implements
+/// [`embed_inputs`](Self::embed_inputs); views and whole images go through it.
 pub trait Embedder: Send + Sync + 'static {
+    /// Runs the model on `n` preprocessed inputs laid end to end (see [`input_into`]);
+    /// one unit-length vector per input, in order. Wrong lengths are `Model` errors
+    /// ([`check_inputs`]).
+    fn embed_inputs(&self, inputs: &[f32], n: usize) -> Result<Vec<Vec<f32>>, EmbedError>;
+
     /// The embeddings of `views` of a working copy ([`working`]), one per view, in
-    /// order (in batches of at most `MAX_BATCH`).
-    fn embed_views(&self, work: &RgbImage, views: &[Rect]) -> Result<Vec<Vec<f32>>, EmbedError>;
+    /// order.
+    fn embed_views(&self, work: &RgbImage, views: &[Rect]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if views.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.embed_inputs(&view_inputs(work, views)?, views.len())
+    }
 
     /// The embedding of the whole image: what the index stores.
     fn embed(&self, img: &DynamicImage) -> Result<Vec<f32>, EmbedError> {
@@ -77,6 +88,17 @@ pub trait Embedder: Send + Sync + 'static {
             .pop()
             .ok_or_else(|| EmbedError::Model("no output".into()))
     }
+}
+
+/// `inputs` holds `n ≥ 1` model inputs, or a `Model` error says what it holds.
+pub fn check_inputs(inputs: &[f32], n: usize) -> Result<(), EmbedError> {
+    if n == 0 || inputs.len() != n * INPUT_LEN {
+        return Err(EmbedError::Model(format!(
+            "{} floats for {n} inputs",
+            inputs.len()
+        )));
+    }
+    Ok(())
 }
 
 /// The engine that runs the model: the same file, preprocessing and vectors on both.

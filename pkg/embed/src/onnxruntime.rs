@@ -25,9 +25,7 @@ use ort::{
     value::TensorRef,
 };
 
-use crate::{
-    EmbedError, Embedder, INPUT_LEN, INPUT_SIDE, Rect, RgbImage, unit_vectors, view_inputs,
-};
+use crate::{EmbedError, Embedder, INPUT_LEN, INPUT_SIDE, check_inputs, unit_vectors};
 
 /// ONNX Runtime allows one environment per process, bound to the library it was
 /// loaded from.
@@ -110,11 +108,6 @@ impl OrtEmbedder {
         Ok(embedder)
     }
 
-    /// How many inferences may run at once.
-    pub fn sessions(&self) -> usize {
-        self.sessions.len()
-    }
-
     /// An idle session if there is one, else the next in turn once it is free.
     fn acquire(&self) -> MutexGuard<'_, Session> {
         let n = self.sessions.len();
@@ -136,16 +129,13 @@ impl OrtEmbedder {
             .take(max)
             .collect()
     }
+}
 
-    /// Runs the model on `n` preprocessed inputs laid end to end (see
-    /// [`input_into`](crate::input_into)); returns one unit-length vector per input.
-    pub fn embed_inputs(&self, inputs: &[f32], n: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
-        if n == 0 || inputs.len() != n * INPUT_LEN {
-            return Err(EmbedError::Model(format!(
-                "{} floats for {n} inputs",
-                inputs.len()
-            )));
-        }
+impl Embedder for OrtEmbedder {
+    /// On an idle session, and the other inputs in parallel on the other sessions
+    /// idle right now.
+    fn embed_inputs(&self, inputs: &[f32], n: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
+        check_inputs(inputs, n)?;
         let mut first = self.acquire();
         let mut sessions = self.idle(n - 1);
         if sessions.is_empty() {
@@ -212,13 +202,4 @@ fn run(session: &mut Session, input: &[f32]) -> Result<Vec<f32>, EmbedError> {
     vectors
         .pop()
         .ok_or_else(|| EmbedError::Model("no output".into()))
-}
-
-impl Embedder for OrtEmbedder {
-    fn embed_views(&self, work: &RgbImage, views: &[Rect]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        if views.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.embed_inputs(&view_inputs(work, views)?, views.len())
-    }
 }

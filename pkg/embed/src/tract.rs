@@ -4,9 +4,7 @@ use std::{path::Path, sync::Arc};
 
 use tract_onnx::prelude::*;
 
-use crate::{
-    DIM, EmbedError, Embedder, INPUT_LEN, INPUT_SIDE, Rect, RgbImage, unit_vectors, view_inputs,
-};
+use crate::{DIM, EmbedError, Embedder, INPUT_LEN, INPUT_SIDE, check_inputs, unit_vectors};
 
 /// Largest batch one inference runs; larger inputs run in several batches. One: on
 /// tract 0.23 a batch of a query's three extra views took longer than three
@@ -67,22 +65,6 @@ impl TractEmbedder {
         Ok(TractEmbedder { plans })
     }
 
-    /// Runs the model on `n` preprocessed inputs laid end to end (see [`input_into`]),
-    /// in batches of at most [`MAX_BATCH`]; returns one unit-length vector per input.
-    pub fn embed_inputs(&self, inputs: &[f32], n: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
-        if n == 0 || inputs.len() != n * INPUT_LEN {
-            return Err(EmbedError::Model(format!(
-                "{} floats for {n} inputs",
-                inputs.len()
-            )));
-        }
-        let mut out = Vec::with_capacity(n);
-        for batch in inputs.chunks(MAX_BATCH * INPUT_LEN) {
-            out.extend(self.run_batch(batch, batch.len() / INPUT_LEN)?);
-        }
-        Ok(out)
-    }
-
     fn run_batch(&self, inputs: &[f32], n: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
         let model = |e: TractError| EmbedError::Model(format!("{e:#}"));
         let side = INPUT_SIDE as usize;
@@ -107,10 +89,13 @@ impl TractEmbedder {
 }
 
 impl Embedder for TractEmbedder {
-    fn embed_views(&self, work: &RgbImage, views: &[Rect]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        if views.is_empty() {
-            return Ok(Vec::new());
+    /// In batches of at most [`MAX_BATCH`].
+    fn embed_inputs(&self, inputs: &[f32], n: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
+        check_inputs(inputs, n)?;
+        let mut out = Vec::with_capacity(n);
+        for batch in inputs.chunks(MAX_BATCH * INPUT_LEN) {
+            out.extend(self.run_batch(batch, batch.len() / INPUT_LEN)?);
         }
-        self.embed_inputs(&view_inputs(work, views)?, views.len())
+        Ok(out)
     }
 }
