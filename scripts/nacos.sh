@@ -60,6 +60,44 @@ install() {
 running() { [ -f "$dir/rnacos.pid" ] && kill -0 "$(cat "$dir/rnacos.pid")" 2>/dev/null; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+launch() {
+  (
+    cd "$dir"
+    set -a
+    # shellcheck disable=SC1091
+    . "$dir/rnacos.env"
+    set +a
+    RUST_LOG=${FANONE_NACOS_LOG:-warn} exec "$bin" -e "$dir/rnacos.env"
+  ) </dev/null >>"$dir/server.log" 2>&1 &
+  echo $! >"$dir/rnacos.pid"
+}
+
+# HTTP, gRPC and console ports answer (60 s at most)
+ready() {
+  for _ in $(seq 1 240); do
+    if curl -sf --max-time 2 "http://127.0.0.1:$port/nacos/v1/ns/service/list?pageNo=1&pageSize=10" >/dev/null 2>&1 \
+      && port_open "$grpc" && port_open "$console"; then
+      return 0
+    fi
+    running || return 1
+    sleep 0.25
+  done
+  return 1
+}
+
+# a config document written over the HTTP API is served back within 5 s
+probe_write() {
+  local api="http://127.0.0.1:$port/nacos/v1/cs/configs" value
+  value="started $(date +%s%N)"
+  curl -sf --max-time 2 -X POST "$api" --data-urlencode "dataId=fanone-start-probe" \
+    --data-urlencode "group=DEFAULT_GROUP" --data-urlencode "content=$value" >/dev/null 2>&1 || return 1
+  for _ in $(seq 1 20); do
+    [ "$(curl -sf --max-time 2 "$api?dataId=fanone-start-probe&group=DEFAULT_GROUP" 2>/dev/null)" = "$value" ] && return 0
+    sleep 0.25
+  done
+  return 1
+}
+
 case "$cmd" in
   install)
     install
@@ -100,26 +138,21 @@ RNACOS_CONSOLE_HOST=127.0.0.1
 RNACOS_RAFT_NODE_ADDR=127.0.0.1:$grpc
 RNACOS_DATA_DIR=$dir/data
 EOF
-    (
-      cd "$dir"
-      set -a
-      # shellcheck disable=SC1091
-      . "$dir/rnacos.env"
-      set +a
-      RUST_LOG=${FANONE_NACOS_LOG:-warn} exec "$bin" -e "$dir/rnacos.env"
-    ) </dev/null >"$dir/server.log" 2>&1 &
-    echo $! >"$dir/rnacos.pid"
-    for _ in $(seq 1 240); do
-      if curl -sf --max-time 2 "http://127.0.0.1:$port/nacos/v1/ns/service/list?pageNo=1&pageSize=10" >/dev/null 2>&1 \
-        && port_open "$grpc" && port_open "$console"; then
+    # rnacos 0.8.8 has a start-up race: now and then (under load) its raft apply actor
+    # panics on a message that arrives before it is wired, and from then on it
+    # acknowledges every config publish and stores none. A start counts only when a
+    # probe document can be written and read back; otherwise start again, empty.
+    for attempt in 1 2 3; do
+      launch
+      if ready && probe_write; then
         echo "127.0.0.1:$port"
         exit 0
       fi
-      running || break
-      sleep 0.25
+      echo "rnacos start $attempt on 127.0.0.1:$port (gRPC $grpc, console $console) failed; log:" >&2
+      tail -20 "$dir/server.log" >&2
+      stop_pidfile "$dir/rnacos.pid" rnacos >/dev/null
+      rm -rf "$dir/data"
     done
-    echo "rnacos did not start on 127.0.0.1:$port (gRPC $grpc, console $console); log:" >&2
-    tail -20 "$dir/server.log" >&2
     exit 1
     ;;
   stop)

@@ -38,6 +38,9 @@ pub struct NacosRegistry {
     props: ClientProps,
     /// Built on first use (only the config center needs it).
     config: OnceCell<ConfigService>,
+    /// A second config client for publishing. It never listens, so the SDK keeps no
+    /// cache for it and its read-back after a publish asks the server.
+    publisher: OnceCell<ConfigService>,
     group: String,
     settle: Duration,
     jobs: fanone_jobs::Jobs,
@@ -60,6 +63,7 @@ impl NacosRegistry {
             naming,
             props,
             config: OnceCell::new(),
+            publisher: OnceCell::new(),
             group: cfg.group.clone(),
             settle: Duration::from_millis(500),
             jobs: fanone_jobs::Jobs::new(),
@@ -67,14 +71,20 @@ impl NacosRegistry {
     }
 
     async fn config_service(&self) -> Result<&ConfigService, RegistryError> {
-        self.config
-            .get_or_try_init(|| async {
-                ConfigServiceBuilder::new(self.props.clone())
-                    .build()
-                    .await
-                    .map_err(RegistryError::from)
-            })
-            .await
+        self.build_config(&self.config).await
+    }
+
+    async fn build_config<'a>(
+        &self,
+        cell: &'a OnceCell<ConfigService>,
+    ) -> Result<&'a ConfigService, RegistryError> {
+        cell.get_or_try_init(|| async {
+            ConfigServiceBuilder::new(self.props.clone())
+                .build()
+                .await
+                .map_err(RegistryError::from)
+        })
+        .await
     }
 
     fn group(&self) -> Option<String> {
@@ -149,7 +159,6 @@ fn convert(service: &str, list: &[ServiceInstance]) -> Vec<Instance> {
     )
 }
 
-/// The config center's document, or `None` when it does not exist.
 /// The config center's document, `None` when there is none. Bounded by
 /// `CONFIG_READ_TIMEOUT`: a request that hangs on a broken connection (seen under load
 /// on the CI machine: the poll below then never saw a published document) is an
@@ -167,6 +176,10 @@ async fn read_config(cs: &ConfigService, group: &str) -> Result<Option<String>, 
 }
 
 const CONFIG_READ_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often a publish is retried when the server does not serve it back, and how
+/// long each read-back waits.
+const PUBLISH_ATTEMPTS: u32 = 5;
+const PUBLISH_VISIBLE_WITHIN: Duration = Duration::from_secs(2);
 
 struct ConfigListener {
     tx: watch::Sender<Option<String>>,
@@ -274,21 +287,44 @@ impl Registry for NacosRegistry {
         Ok(rx)
     }
 
+    /// Publish, then read the document back from the server, publishing again if it is
+    /// not there. rnacos answers a publish with success before its raft write, and drops
+    /// the write's errors: in CI a publish was acknowledged and the server never held
+    /// the document. A publish is done only when the server serves it.
     async fn publish_config(&self, toml: &str) -> Result<(), RegistryError> {
-        let cs = self.config_service().await?;
-        let ok = cs
-            .publish_config(
-                crate::CONFIG_DATA_ID.to_owned(),
-                self.group.clone(),
-                toml.to_owned(),
-                Some("toml".to_owned()),
-            )
-            .await?;
-        if ok {
-            Ok(())
-        } else {
-            Err(RegistryError::Nacos("config not published".into()))
+        let cs = self.build_config(&self.publisher).await?;
+        for attempt in 1..=PUBLISH_ATTEMPTS {
+            let ok = cs
+                .publish_config(
+                    crate::CONFIG_DATA_ID.to_owned(),
+                    self.group.clone(),
+                    toml.to_owned(),
+                    Some("toml".to_owned()),
+                )
+                .await?;
+            if !ok {
+                return Err(RegistryError::Nacos("config not published".into()));
+            }
+            let deadline = tokio::time::Instant::now() + PUBLISH_VISIBLE_WITHIN;
+            loop {
+                match read_config(cs, &self.group).await {
+                    Ok(Some(doc)) if doc == toml => return Ok(()),
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "nacos config: read-back failed"),
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            tracing::warn!(
+                attempt,
+                "nacos acknowledged the config document but does not serve it; publishing again"
+            );
         }
+        Err(RegistryError::Nacos(format!(
+            "config publish acknowledged {PUBLISH_ATTEMPTS} times but the server never served the document"
+        )))
     }
 
     async fn deregister(&self, inst: &Instance) -> Result<(), RegistryError> {

@@ -103,6 +103,8 @@ pub struct RegistryServer {
     bin: PathBuf,
     port: u16,
     dir: TempDir,
+    /// The data directory in use (under `dir`).
+    data: PathBuf,
     child: Option<Child>,
 }
 
@@ -133,6 +135,7 @@ impl RegistryServer {
             bin,
             port,
             dir: tempfile::tempdir().expect("temp dir"),
+            data: PathBuf::new(),
             child: None,
         };
         me.launch().await;
@@ -163,10 +166,26 @@ impl RegistryServer {
             ),
             RegistryKind::Etcd => return "(etcd: see etcdctl)".to_owned(),
         };
-        match reqwest::get(&url).await {
+        let doc = match reqwest::get(&url).await {
             Ok(r) => format!("{} {:?}", r.status(), r.text().await.unwrap_or_default()),
             Err(e) => format!("unreadable: {e}"),
-        }
+        };
+        format!(
+            "{doc}\n{} log (tail):\n{}",
+            self.kind.name(),
+            self.log_tail()
+        )
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    /// The last 40 lines of the server's log (every start appends to it).
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
     /// The value of `registry.endpoints`.
@@ -177,11 +196,71 @@ impl RegistryServer {
         }
     }
 
+    /// Start the server on a new, empty data directory and wait until it serves.
+    ///
+    /// rnacos 0.8.8 has a start-up race on a new data directory: it initialises its
+    /// raft group while its actors are still being wired, and now and then (under
+    /// load) the raft apply actor panics on a message that came too early; from then
+    /// on the server acknowledges every config publish and stores none. So a Nacos
+    /// start counts only when a probe document is written and read back; otherwise it
+    /// starts again on another new directory (as `scripts/nacos.sh start` does).
     async fn launch(&mut self) {
-        let data = self
-            .dir
-            .path()
-            .join(format!("data-{}", fanone_id::now_ms()));
+        const STARTS: u32 = 5;
+        for attempt in 1..=STARTS {
+            self.data = self
+                .dir
+                .path()
+                .join(format!("data-{}-{attempt}", fanone_id::now_ms()));
+            self.launch_once().await;
+            if self.kind == RegistryKind::Etcd || self.config_round_trip().await {
+                return;
+            }
+            eprintln!(
+                "nacos start {attempt} on port {} stores no config; starting again. log:\n{}",
+                self.port,
+                self.log_tail()
+            );
+            self.kill().await;
+        }
+        panic!(
+            "nacos on port {} stores no config after {STARTS} starts",
+            self.port
+        );
+    }
+
+    /// A config document written over the Nacos HTTP API is served back within 5 s.
+    async fn config_round_trip(&self) -> bool {
+        let api = format!("http://127.0.0.1:{}/nacos/v1/cs/configs", self.port);
+        let value = format!("started {}", fanone_id::now_ms());
+        let http = reqwest::Client::new();
+        let written = http
+            .post(&api)
+            .form(&[
+                ("dataId", "fanone-start-probe"),
+                ("group", "DEFAULT_GROUP"),
+                ("content", value.as_str()),
+            ])
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if !written {
+            return false;
+        }
+        let read = format!("{api}?dataId=fanone-start-probe&group=DEFAULT_GROUP");
+        for _ in 0..50 {
+            if let Ok(r) = http.get(&read).send().await
+                && r.text().await.is_ok_and(|t| t == value)
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    /// Start the server on `self.data` and wait until it answers.
+    async fn launch_once(&mut self) {
+        let data = self.data.clone();
         let mut cmd = Command::new(&self.bin);
         match self.kind {
             RegistryKind::Etcd => {
@@ -210,8 +289,15 @@ impl RegistryServer {
                     .env("RUST_LOG", "warn");
             }
         }
+        // the server's own log (warnings and errors) stays beside its data, for
+        // failure messages
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("registry log file");
         cmd.stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(log))
             .kill_on_drop(true);
         self.child = Some(cmd.spawn().expect("spawn registry server"));
         let http = reqwest::Client::new();
@@ -247,18 +333,28 @@ impl RegistryServer {
         }
     }
 
-    /// Kill the server (its data is kept only if it was on disk: a restart with
-    /// [`RegistryServer::restart_empty`] starts from nothing).
+    /// Kill the server.
     pub async fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill().await;
         }
     }
 
-    /// Start again on the same ports with an empty data directory: every
-    /// registration must be made again by its owner.
+    /// Kill the server and start it again on the same ports with no registrations:
+    /// every instance must be registered again by its owner. etcd starts on an empty
+    /// data directory (its leases are on disk). Nacos keeps its data directory, as a
+    /// restarted Nacos does: its instances are ephemeral, held in memory only, and an
+    /// initialised directory does not meet rnacos's start-up race (see `launch`).
     pub async fn restart_empty(&mut self) {
         self.kill().await;
+        if self.kind == RegistryKind::Nacos {
+            self.launch_once().await;
+            if self.config_round_trip().await {
+                return;
+            }
+            eprintln!("nacos restarted on its data stores no config; starting empty");
+            self.kill().await;
+        }
         self.launch().await;
     }
 }
