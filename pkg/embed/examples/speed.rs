@@ -5,9 +5,10 @@
 //! cargo run --release -p fanone-embed --example speed -- bench/image/hard/query [N] [LIB]
 //! ```
 //!
-//! For up to `N` files (default 200, every kind in turn) it times the decode, the
-//! working copy, the whole picture's embedding and the other views' (`query_views`)
-//! on tract, and, given `LIB` (the `libonnxruntime.so` that `scripts/onnxruntime.sh
+//! For up to `N` files (default 200, every kind in turn) it times the decode (a large
+//! JPEG scaled while decoding, as the image service does), the working copy, the whole
+//! picture's embedding, finding the other views (`query_views`), their embeddings and
+//! the colour layouts of every view, on tract, and, given `LIB` (the `libonnxruntime.so` that `scripts/onnxruntime.sh
 //! install` prints), on ONNX Runtime with one session (views one after the other) and
 //! with one session per core (views in parallel). Prints p50/p90/p99 per stage in
 //! milliseconds.
@@ -15,8 +16,8 @@
 use std::{path::PathBuf, time::Instant};
 
 use fanone_embed::{
-    DEFAULT_MODEL_PATH, Embedder, Limits, OrtEmbedder, Rect, TractEmbedder, decode, query_views,
-    working,
+    DEFAULT_MODEL_PATH, Embedder, Limits, OrtEmbedder, QueryLayout, Rect, TractEmbedder, WORK_SIDE,
+    decode_reduced, query_views, working,
 };
 
 type Error = Box<dyn std::error::Error>;
@@ -67,6 +68,8 @@ struct Stages {
     working: Vec<f64>,
     whole: Vec<f64>,
     views: Vec<f64>,
+    find: Vec<f64>,
+    layouts: Vec<f64>,
     n_views: Vec<f64>,
 }
 
@@ -98,7 +101,7 @@ fn main() -> Result<(), Error> {
         for path in &paths {
             let bytes = std::fs::read(path)?;
             let t = Instant::now();
-            let img = decode(&bytes, &Limits::default())?;
+            let img = decode_reduced(&bytes, &Limits::default(), WORK_SIDE)?;
             s.decode.push(ms(t));
             let t = Instant::now();
             let work = working(&img)?;
@@ -107,10 +110,17 @@ fn main() -> Result<(), Error> {
             let t = Instant::now();
             e.embed_views(&work, &[Rect::whole(w, h)])?;
             s.whole.push(ms(t));
+            let t = Instant::now();
             let views = query_views(&work);
+            s.find.push(ms(t));
             let t = Instant::now();
             e.embed_views(&work, &views)?;
             s.views.push(ms(t));
+            let t = Instant::now();
+            let mut all = vec![Rect::whole(w, h)];
+            all.extend(&views);
+            QueryLayout::new(&work, &all)?;
+            s.layouts.push(ms(t));
             s.n_views.push(views.len() as f64);
         }
         println!("## {} images, {name}", paths.len());
@@ -120,7 +130,9 @@ fn main() -> Result<(), Error> {
             ("decode", &s.decode),
             ("working copy (≤1024 px)", &s.working),
             ("whole picture", &s.whole),
+            ("finding the views (`query_views`)", &s.find),
             ("other views", &s.views),
+            ("colour layouts of every view", &s.layouts),
         ] {
             println!(
                 "| {stage} | {:.1} | {:.1} | {:.1} |",

@@ -49,6 +49,19 @@ impl Limits {
 /// output buffer (`image::Limits::max_alloc`), all before pixels are decoded. Then
 /// decodes (the first frame of an animation) and applies the EXIF orientation.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, EmbedError> {
+    decode_reduced(bytes, limits, u32::MAX)
+}
+
+/// [`decode`], but a large baseline JPEG may come out smaller: scaled by 1/2, 1/4 or
+/// 1/8 while decoding (IDCT scaling, `jpeg-decoder`), as long as its longer side stays
+/// at least `longer_at_least`. A 12-megapixel photo needed at 1024 pixels is decoded
+/// at a quarter of its pixels, and the resize that follows reads a quarter as many.
+/// Every other image is decoded in full, as by [`decode`]; the checks are the same.
+pub fn decode_reduced(
+    bytes: &[u8],
+    limits: &Limits,
+    longer_at_least: u32,
+) -> Result<DynamicImage, EmbedError> {
     if bytes.len() as u64 > limits.max_bytes {
         return Err(EmbedError::TooLarge(format!(
             "{} bytes > {}",
@@ -70,14 +83,17 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, EmbedError>
         ));
     }
     // Decoders parse hostile input; a panic in one must not take the request down.
-    std::panic::catch_unwind(AssertUnwindSafe(|| decode_checked(bytes, format, limits)))
-        .unwrap_or_else(|_| Err(EmbedError::Decode("decoder panicked".into())))
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        decode_checked(bytes, format, limits, longer_at_least)
+    }))
+    .unwrap_or_else(|_| Err(EmbedError::Decode("decoder panicked".into())))
 }
 
 fn decode_checked(
     bytes: &[u8],
     format: ImageFormat,
     limits: &Limits,
+    longer_at_least: u32,
 ) -> Result<DynamicImage, EmbedError> {
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
@@ -118,9 +134,64 @@ fn decode_checked(
         return Err(EmbedError::Decode("empty image".into()));
     }
     let orientation = decoder.orientation().map_err(image_error)?;
-    let mut img = DynamicImage::from_decoder(decoder).map_err(image_error)?;
+    let scaled = match format {
+        ImageFormat::Jpeg => jpeg_scaled(bytes, (w, h), longer_at_least, limits)?,
+        _ => None,
+    };
+    let mut img = match scaled {
+        Some(img) => img,
+        None => DynamicImage::from_decoder(decoder).map_err(image_error)?,
+    };
     img.apply_orientation(orientation);
     Ok(img)
+}
+
+/// A baseline JPEG of `dims` decoded at 1/2, 1/4 or 1/8 of its size, the smallest
+/// whose longer side is still at least `longer_at_least`; `None` when no scale
+/// applies (small image, progressive or lossless coding, CMYK or 16-bit pixels):
+/// then the caller decodes it in full.
+fn jpeg_scaled(
+    bytes: &[u8],
+    (w, h): (u32, u32),
+    longer_at_least: u32,
+    limits: &Limits,
+) -> Result<Option<DynamicImage>, EmbedError> {
+    let longer = w.max(h);
+    let mut denom = 1;
+    while denom < 8 && longer / (denom * 2) >= longer_at_least {
+        denom *= 2;
+    }
+    if denom == 1 {
+        return Ok(None);
+    }
+    let mut d = jpeg_decoder::Decoder::new(bytes);
+    d.set_max_decoding_buffer_size(usize::try_from(limits.max_alloc()).unwrap_or(usize::MAX));
+    let jpeg = |e: jpeg_decoder::Error| EmbedError::Decode(e.to_string());
+    d.read_info().map_err(jpeg)?;
+    let Some(info) = d.info() else {
+        return Ok(None);
+    };
+    if info.coding_process != jpeg_decoder::CodingProcess::DctSequential
+        || !matches!(
+            info.pixel_format,
+            jpeg_decoder::PixelFormat::RGB24 | jpeg_decoder::PixelFormat::L8
+        )
+    {
+        return Ok(None);
+    }
+    // the header sizes are u16 in JPEG, so these fit
+    let want = |side: u32| u16::try_from(side.div_ceil(denom)).unwrap_or(u16::MAX);
+    let (sw, sh) = d.scale(want(w), want(h)).map_err(jpeg)?;
+    let pixels = d.decode().map_err(jpeg)?;
+    let (sw, sh) = (u32::from(sw), u32::from(sh));
+    let img = match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => {
+            image::GrayImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageLuma8)
+        }
+        _ => image::RgbImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageRgb8),
+    };
+    img.map(Some)
+        .ok_or_else(|| EmbedError::Decode("scaled JPEG: pixel count does not match".into()))
 }
 
 /// Whether a JPEG has an end-of-image marker (`FF D9`) after its first scan.

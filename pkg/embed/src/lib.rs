@@ -29,7 +29,7 @@ mod tract;
 
 use fast_image_resize::Resizer;
 
-pub use decode::{Limits, decode};
+pub use decode::{Limits, decode, decode_reduced};
 /// The decoded picture [`decode`] returns and the working copy (from the `image` crate).
 pub use image::{DynamicImage, RgbImage};
 pub use layout::{GRID, LAYOUT_LEN, LAYOUT_WEIGHT, Layout, QueryLayout, layout};
@@ -70,6 +70,14 @@ pub trait Embedder: Send + Sync + 'static {
     /// one unit-length vector per input, in order. Wrong lengths are `Model` errors
     /// ([`check_inputs`]).
     fn embed_inputs(&self, inputs: &[f32], n: usize) -> Result<Vec<Vec<f32>>, EmbedError>;
+
+    /// How many inputs one call would run side by side if made now: the engine's
+    /// idle capacity (1 for an engine that runs one input at a time). A hint for
+    /// work that is only worth doing on otherwise idle cores; it may be stale by the
+    /// time of the call.
+    fn idle_parallelism(&self) -> usize {
+        1
+    }
 
     /// The embeddings of `views` of a working copy ([`working`]), one per view, in
     /// order.

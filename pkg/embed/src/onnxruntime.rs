@@ -189,6 +189,15 @@ impl Embedder for OrtEmbedder {
         results.sort_by_key(|(i, _)| *i);
         results.into_iter().map(|(_, r)| r).collect()
     }
+
+    /// The sessions idle right now (at least 1: a call waits for one).
+    fn idle_parallelism(&self) -> usize {
+        self.sessions
+            .iter()
+            .filter(|s| s.try_lock().is_ok())
+            .count()
+            .max(1)
+    }
 }
 
 /// One inference of one input on `session`.

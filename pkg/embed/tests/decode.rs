@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use fanone_embed::{EmbedError, Limits, decode};
+use fanone_embed::{EmbedError, Limits, decode, decode_reduced};
 use image::GenericImageView;
 
 fn data(name: &str) -> Vec<u8> {
@@ -155,4 +155,115 @@ fn truncated_and_corrupt_files_are_errors_not_panics() {
         let got = decode(&bytes[..bytes.len() / 2], &Limits::default()).map(|i| i.dimensions());
         assert!(got.is_err(), "{name}: truncated file decoded: {got:?}");
     }
+}
+
+/// `img` as a baseline JPEG (quality 90), with an EXIF orientation when given.
+fn jpeg(img: &image::DynamicImage, orientation: Option<u8>) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .encode_image(img)
+        .expect("encode");
+    let Some(o) = orientation else {
+        return out;
+    };
+    // APP1 "Exif": a big-endian TIFF header and one IFD entry, Orientation (0x0112)
+    let mut app1 = vec![0xFF, 0xE1, 0x00, 0x22];
+    app1.extend_from_slice(b"Exif\0\0MM\0\x2A\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0");
+    app1.extend_from_slice(&[o, 0, 0, 0, 0, 0, 0]);
+    [&out[..2], &app1, &out[2..]].concat()
+}
+
+/// Mean absolute difference of two same-size images, grey levels.
+fn mad(a: &image::DynamicImage, b: &image::DynamicImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let (a, b) = (a.to_luma8(), b.to_luma8());
+    a.pixels()
+        .zip(b.pixels())
+        .map(|(p, q)| f64::from((i32::from(p[0]) - i32::from(q[0])).abs()))
+        .sum::<f64>()
+        / f64::from(a.width() * a.height())
+}
+
+/// The astronaut enlarged to `side` × `side`.
+fn large(side: u32) -> image::DynamicImage {
+    let small = decode(&data("astronaut.jpg"), &Limits::default()).unwrap();
+    small.resize_exact(side, side, image::imageops::FilterType::Triangle)
+}
+
+#[test]
+fn a_large_jpeg_is_decoded_at_the_smallest_scale_that_keeps_the_size_asked() {
+    let big = large(2304);
+    let bytes = jpeg(&big, None);
+    let limits = Limits::default();
+    let full = decode(&bytes, &limits).unwrap();
+    assert_eq!(full.dimensions(), (2304, 2304));
+    // 1/2 keeps 1152 ≥ 1024; 1/4 (576) would not
+    let half = decode_reduced(&bytes, &limits, 1024).unwrap();
+    assert_eq!(half.dimensions(), (1152, 1152));
+    assert_eq!(
+        decode_reduced(&bytes, &limits, 500).unwrap().dimensions(),
+        (576, 576)
+    );
+    assert_eq!(
+        decode_reduced(&bytes, &limits, 10).unwrap().dimensions(),
+        (288, 288),
+        "1/8 is the smallest scale"
+    );
+    assert_eq!(
+        decode_reduced(&bytes, &limits, 2000).unwrap().dimensions(),
+        (2304, 2304),
+        "no scale keeps 2000: decoded in full"
+    );
+    // the same picture: the full decode brought to the same size differs by JPEG
+    // noise only (a different picture: ~50)
+    let shrunk = full.resize_exact(1152, 1152, image::imageops::FilterType::Triangle);
+    let d = mad(&half, &shrunk);
+    assert!(d < 3.0, "mean abs diff {d}");
+    // and so do the working copies made from either
+    let (a, b) = (
+        fanone_embed::working(&half).unwrap(),
+        fanone_embed::working(&full).unwrap(),
+    );
+    let d = mad(&a.into(), &b.into());
+    assert!(d < 3.0, "working copies: mean abs diff {d}");
+}
+
+#[test]
+fn a_scaled_jpeg_keeps_its_exif_orientation_and_grey_stays_grey() {
+    let upright = large(2048);
+    // stored turned 90° counter-clockwise, tagged "rotate 90° clockwise to view"
+    let stored = jpeg(&upright.rotate270(), Some(6));
+    let limits = Limits::default();
+    let seen = decode_reduced(&stored, &limits, 1024).unwrap();
+    assert_eq!(seen.dimensions(), (1024, 1024));
+    let want = upright.resize_exact(1024, 1024, image::imageops::FilterType::Triangle);
+    let d = mad(&seen, &want);
+    assert!(d < 4.0, "mean abs diff {d}");
+
+    let grey = image::DynamicImage::ImageLuma8(upright.to_luma8());
+    let grey = jpeg(&grey, None);
+    let full = decode(&grey, &limits).unwrap();
+    let seen = decode_reduced(&grey, &limits, 512).unwrap();
+    assert_eq!(seen.dimensions(), (512, 512));
+    assert_eq!(seen.color(), full.color());
+}
+
+#[test]
+fn a_scaled_decode_refuses_what_decode_refuses() {
+    let bytes = jpeg(&large(2304), None);
+    let small = Limits {
+        max_pixels: 2000 * 2000,
+        ..Limits::default()
+    };
+    // the header check comes first, whatever size the pixels would be decoded at
+    assert!(matches!(
+        decode_reduced(&bytes, &small, 256),
+        Err(EmbedError::TooLarge(_))
+    ));
+    // a cut-off file is refused, not decoded as half a picture
+    let cut = &bytes[..bytes.len() / 2];
+    assert!(matches!(
+        decode_reduced(cut, &Limits::default(), 256),
+        Err(EmbedError::Decode(_))
+    ));
 }

@@ -351,8 +351,8 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
         let k = top_k.clamp(1, MAX_TOP_K) as usize;
         // the whole picture first: most queries (copies, crops, re-encodings) match
         // a stored picture closely and need nothing more
-        let (work, whole) = self.embed_whole(data).await?;
-        let mut views = vec![whole];
+        let mut first = self.embed_first(data).await?;
+        let mut views = vec![std::mem::take(&mut first.whole)];
         let mut hits = self.nearest(&views, k).await?;
         let confident = hits
             .first()
@@ -361,7 +361,7 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
             .increment(1);
         let mut layout = None;
         if !confident {
-            let (extra, query_layout) = self.embed_query_views(work).await?;
+            let (extra, query_layout) = self.embed_other_views(first).await?;
             views.extend(extra);
             layout = Some(query_layout);
             hits = self.ranked(&views, layout.as_ref(), k).await?;
@@ -589,27 +589,51 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
         .await
     }
 
-    /// The working copy of a query (small: the decoded pixels are dropped here) and
-    /// the embedding of the whole picture.
-    async fn embed_whole(&self, bytes: Vec<u8>) -> Result<(RgbImage, Vec<f32>)> {
+    /// The working copy of a query (small: the decoded pixels are dropped here), the
+    /// embedding of the whole picture, and the query's other views
+    /// (`fanone_embed::query_views`). When the engine has a second idle session, the
+    /// first other view is embedded alongside the whole picture: on an idle core it
+    /// costs no time, and a query that needs its other views then waits for one
+    /// round of inferences fewer. Busy engines embed the whole picture alone.
+    async fn embed_first(&self, bytes: Vec<u8>) -> Result<FirstLook> {
         let limits = self.limits;
         self.on_cpu("query", move |e| {
             let work = working_copy(bytes, &limits)?;
-            let whole = embed_one(e, &work, whole_rect(&work))?;
-            Ok((work, whole))
+            let views = fanone_embed::query_views(&work);
+            let mut rects = vec![whole_rect(&work)];
+            if e.idle_parallelism() >= 2 {
+                rects.extend(views.first().copied());
+            }
+            let mut vectors = infer_timed(e, &work, &rects)?.into_iter();
+            let whole = vectors
+                .next()
+                .ok_or_else(|| EmbedError::Model("no embedding".into()))?;
+            Ok(FirstLook {
+                work,
+                whole,
+                views,
+                early: vectors.collect(),
+            })
         })
         .await
     }
 
-    /// The embeddings of a query's other views (`fanone_embed::query_views`), and the
-    /// colour layouts of all its views (the whole picture's too).
-    async fn embed_query_views(&self, work: RgbImage) -> Result<(Vec<Vec<f32>>, QueryLayout)> {
+    /// The embeddings of the query's other views not embedded yet (those after the
+    /// `early` ones), and the colour layouts of all its views (the whole picture's
+    /// too).
+    async fn embed_other_views(&self, first: FirstLook) -> Result<(Vec<Vec<f32>>, QueryLayout)> {
         self.on_cpu("query", move |e| {
-            let views = fanone_embed::query_views(&work);
-            let vectors = infer_timed(e, &work, &views)?;
+            let FirstLook {
+                work,
+                views,
+                mut early,
+                ..
+            } = first;
+            let rest = views.get(early.len()..).unwrap_or_default();
+            early.extend(infer_timed(e, &work, rest)?);
             let mut all = vec![whole_rect(&work)];
             all.extend(views);
-            Ok((vectors, QueryLayout::new(&work, &all)?))
+            Ok((early, QueryLayout::new(&work, &all)?))
         })
         .await
     }
@@ -635,6 +659,16 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
         .await
         .map_err(|e| ImageError::Task(e.to_string()))?
     }
+}
+
+/// What the first step of a query made: the working copy, the whole picture's
+/// embedding, the query's other views, and the embeddings of the first of them
+/// made alongside the whole picture (`early`, in view order).
+struct FirstLook {
+    work: RgbImage,
+    whole: Vec<f32>,
+    views: Vec<fanone_embed::Rect>,
+    early: Vec<Vec<f32>>,
 }
 
 /// How many candidates a search asks the vector store for, to answer `k`.
@@ -678,10 +712,11 @@ pub fn cpu_slots(configured: usize) -> usize {
     }
 }
 
-/// Decode with limits, timed (`fanone_image_embed_duration_seconds{stage="decode"}`).
+/// Decode with limits, no larger than the working copy needs (a large JPEG is scaled
+/// while decoding), timed (`fanone_image_embed_duration_seconds{stage="decode"}`).
 fn decode_timed(bytes: &[u8], limits: &Limits) -> std::result::Result<DynamicImage, EmbedError> {
     let started = std::time::Instant::now();
-    let img = fanone_embed::decode(bytes, limits)?;
+    let img = fanone_embed::decode_reduced(bytes, limits, fanone_embed::WORK_SIDE)?;
     metrics::histogram!("fanone_image_embed_duration_seconds", "stage" => "decode")
         .record(started.elapsed().as_secs_f64());
     Ok(img)
