@@ -44,32 +44,45 @@ impl Layout {
     }
 }
 
-/// The mean colours of `rect` of a working copy, in `GRID × GRID` cells, as floats.
-fn means(
-    resizer: &mut Resizer,
-    work: &RgbImage,
-    rect: Rect,
-) -> Result<[f32; LAYOUT_LEN], EmbedError> {
-    let small = small(resizer, work, rect)?;
-    let side = INPUT_SIDE as usize;
-    let cell = side / GRID;
-    let mut sums = [0u32; LAYOUT_LEN];
-    for (i, px) in small.buffer().chunks_exact(3).enumerate() {
-        let (x, y) = (i % side, i / side);
-        let at = ((y / cell) * GRID + x / cell) * 3;
-        for c in 0..3 {
-            sums[at + c] += u32::from(px[c]);
+/// The mean colours of one view, in `GRID × GRID` cells (row-major, RGB), as floats:
+/// what a layout is made of. [`crate::prepare`] makes them with a view's model input,
+/// from the same 224×224 pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ViewMeans(pub(crate) [f32; LAYOUT_LEN]);
+
+impl ViewMeans {
+    /// The cell means of 224×224 RGB pixels (a view's model input before
+    /// normalisation).
+    pub(crate) fn of_small(small: &[u8]) -> ViewMeans {
+        let side = INPUT_SIDE as usize;
+        let cell = side / GRID;
+        let mut sums = [0u32; LAYOUT_LEN];
+        for (i, px) in small.chunks_exact(3).enumerate() {
+            let (x, y) = (i % side, i / side);
+            let at = ((y / cell) * GRID + x / cell) * 3;
+            for c in 0..3 {
+                sums[at + c] += u32::from(px[c]);
+            }
         }
+        let n = (cell * cell) as f32;
+        ViewMeans(sums.map(|s| s as f32 / n))
     }
-    let n = (cell * cell) as f32;
-    Ok(sums.map(|s| s as f32 / n))
+
+    /// The stored form: each mean rounded to a byte.
+    pub fn layout(&self) -> Layout {
+        Layout(self.0.map(|m| m.round().clamp(0.0, 255.0) as u8))
+    }
+}
+
+/// The cell means of `rect` of a working copy.
+fn means(resizer: &mut Resizer, work: &RgbImage, rect: Rect) -> Result<ViewMeans, EmbedError> {
+    Ok(ViewMeans::of_small(small(resizer, work, rect)?.buffer()))
 }
 
 /// The layout of `rect` of a working copy (what a stored picture keeps, of its
 /// whole rectangle).
 pub fn layout(work: &RgbImage, rect: Rect) -> Result<Layout, EmbedError> {
-    let means = means(&mut Resizer::new(), work, rect)?;
-    Ok(Layout(means.map(|m| m.round().clamp(0.0, 255.0) as u8)))
+    Ok(means(&mut Resizer::new(), work, rect)?.layout())
 }
 
 /// A query's side of the comparison: the grids of its views, each also mirrored,
@@ -83,13 +96,22 @@ impl QueryLayout {
     /// The grids of `views` of a working copy.
     pub fn new(work: &RgbImage, views: &[Rect]) -> Result<QueryLayout, EmbedError> {
         let mut resizer = Resizer::new();
+        let means = views
+            .iter()
+            .map(|view| means(&mut resizer, work, *view))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(QueryLayout::from_means(&means))
+    }
+
+    /// The grids of views whose cell means are known (from [`crate::prepare`]).
+    pub fn from_means(views: &[ViewMeans]) -> QueryLayout {
         let mut grids = Vec::with_capacity(2 * views.len());
         for view in views {
-            let g = centred(means(&mut resizer, work, *view)?);
+            let g = centred(view.0);
             grids.push(mirrored(&g));
             grids.push(g);
         }
-        Ok(QueryLayout { grids })
+        QueryLayout { grids }
     }
 
     /// How well `stored` agrees with the query, in 0..=1 (1 = the same layout, 0 = a
@@ -228,6 +250,51 @@ mod tests {
         assert!(q.rescore(0.6, Some(&stored)) > q.rescore(0.6, Some(&other)));
         assert!((q.rescore(0.65, None) - 0.65 / (1.0 + LAYOUT_WEIGHT)).abs() < 1e-6);
         assert!(q.rescore(1.0, Some(&stored)) <= 1.0);
+    }
+
+    #[test]
+    fn prepared_views_give_the_same_inputs_and_layouts_as_the_single_steps() {
+        let img = picture();
+        let views = [
+            whole(&img),
+            whole(&img).centre(0.6),
+            Rect {
+                x: 10,
+                y: 20,
+                w: 200,
+                h: 90,
+            },
+        ];
+        let p = crate::prepare(&img, &views).unwrap();
+        assert_eq!(p.len(), 3);
+        let mut resizer = Resizer::new();
+        for (i, view) in views.iter().enumerate() {
+            let mut input = vec![0f32; crate::INPUT_LEN];
+            crate::input_into(&mut resizer, &img, *view, &mut input).unwrap();
+            let chunk = &p.inputs[i * crate::INPUT_LEN..(i + 1) * crate::INPUT_LEN];
+            assert_eq!(chunk, &input[..], "view {i}: input");
+            assert_eq!(
+                p.means[i].layout(),
+                layout(&img, *view).unwrap(),
+                "view {i}"
+            );
+        }
+        // a query layout from the prepared means is the one made from the image
+        let stored = layout(&img, views[2]).unwrap();
+        let (a, b) = (
+            QueryLayout::from_means(&p.means).agreement(&stored),
+            QueryLayout::new(&img, &views).unwrap().agreement(&stored),
+        );
+        assert_eq!(a, b);
+        assert!(a > 0.98, "the third view is the stored picture (bytes round): {a}");
+        // a view outside the picture is an error, not a panic
+        let outside = Rect {
+            x: 390,
+            y: 0,
+            w: 20,
+            h: 10,
+        };
+        assert!(crate::prepare(&img, &[outside]).is_err());
     }
 
     #[test]

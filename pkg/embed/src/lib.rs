@@ -32,7 +32,7 @@ use fast_image_resize::Resizer;
 pub use decode::{Limits, decode, decode_reduced};
 /// The decoded picture [`decode`] returns and the working copy (from the `image` crate).
 pub use image::{DynamicImage, RgbImage};
-pub use layout::{GRID, LAYOUT_LEN, LAYOUT_WEIGHT, Layout, QueryLayout, layout};
+pub use layout::{GRID, LAYOUT_LEN, LAYOUT_WEIGHT, Layout, QueryLayout, ViewMeans, layout};
 pub use onnxruntime::OrtEmbedder;
 pub use prep::{INPUT_LEN, Rect, WORK_SIDE, find_picture, input_into, query_views, working};
 pub use tract::{MAX_BATCH, TractEmbedder};
@@ -85,7 +85,7 @@ pub trait Embedder: Send + Sync + 'static {
         if views.is_empty() {
             return Ok(Vec::new());
         }
-        self.embed_inputs(&view_inputs(work, views)?, views.len())
+        self.embed_inputs(&prepare(work, views)?.inputs, views.len())
     }
 
     /// The embedding of the whole image: what the index stores.
@@ -145,14 +145,38 @@ pub fn preprocess(img: &DynamicImage) -> Result<Vec<f32>, EmbedError> {
     Ok(out)
 }
 
-/// The model inputs of `views` of a working copy, laid end to end.
-fn view_inputs(work: &RgbImage, views: &[Rect]) -> Result<Vec<f32>, EmbedError> {
+/// What [`prepare`] makes of a working copy's views.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The model inputs, laid end to end (for [`Embedder::embed_inputs`]).
+    pub inputs: Vec<f32>,
+    /// Each view's colour cell means (for [`QueryLayout::from_means`]), from the same
+    /// 224×224 pixels as its input: a view is resized once for both.
+    pub means: Vec<ViewMeans>,
+}
+
+impl Prepared {
+    /// How many views.
+    pub fn len(&self) -> usize {
+        self.means.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.means.is_empty()
+    }
+}
+
+/// The model inputs and colour cell means of `views` of a working copy.
+pub fn prepare(work: &RgbImage, views: &[Rect]) -> Result<Prepared, EmbedError> {
     let mut inputs = vec![0f32; views.len() * INPUT_LEN];
+    let mut means = Vec::with_capacity(views.len());
     let mut resizer = Resizer::new();
     for (view, out) in views.iter().zip(inputs.chunks_exact_mut(INPUT_LEN)) {
-        input_into(&mut resizer, work, *view, out)?;
+        let small = prep::small(&mut resizer, work, *view)?;
+        prep::normalise_into(small.buffer(), out);
+        means.push(ViewMeans::of_small(small.buffer()));
     }
-    Ok(inputs)
+    Ok(Prepared { inputs, means })
 }
 
 /// `n` model outputs laid end to end, checked and scaled to unit length.

@@ -124,15 +124,20 @@ pub fn input_into(
         return Err(resize_error(format!("{} floats for an input", out.len())));
     }
     let small = small(resizer, work, rect)?;
+    normalise_into(small.buffer(), out);
+    Ok(())
+}
+
+/// 224×224 RGB pixels as a model input: each channel `(x/255 − mean) / std`, planar.
+pub(crate) fn normalise_into(small: &[u8], out: &mut [f32]) {
     let plane = (INPUT_SIDE * INPUT_SIDE) as usize;
     let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * STD[c]));
     let shift: [f32; 3] = std::array::from_fn(|c| MEAN[c] / STD[c]);
-    for (i, px) in small.buffer().chunks_exact(3).enumerate() {
+    for (i, px) in small.chunks_exact(3).enumerate() {
         for c in 0..3 {
             out[c * plane + i] = f32::from(px[c]) * scale[c] - shift[c];
         }
     }
-    Ok(())
 }
 
 /// `rect` of the working copy squash-resized to the model's 224×224 RGB: the pixels

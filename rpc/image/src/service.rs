@@ -9,7 +9,9 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 use tracing::Instrument as _;
 
-use fanone_embed::{DynamicImage, EmbedError, Embedder, Layout, Limits, QueryLayout, RgbImage};
+use fanone_embed::{
+    DynamicImage, EmbedError, Embedder, Layout, Limits, Prepared, QueryLayout, RgbImage, ViewMeans,
+};
 use fanone_errno::{Code, Error};
 use fanone_id::{Snowflake, now_ms};
 use fanone_vector::{Hit, VectorError, VectorStore};
@@ -582,9 +584,11 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
         let limits = self.limits;
         self.on_cpu("index", move |e| {
             let work = working_copy(bytes, &limits)?;
-            let whole = whole_rect(&work);
-            let vector = embed_one(e, &work, whole)?;
-            Ok((vector, fanone_embed::layout(&work, whole)?))
+            let whole = fanone_embed::prepare(&work, &[whole_rect(&work)])?;
+            let vector = infer_timed(e, &whole)?
+                .pop()
+                .ok_or_else(|| EmbedError::Model("no embedding".into()))?;
+            Ok((vector, whole.means[0].layout()))
         })
         .await
     }
@@ -604,7 +608,8 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
             if e.idle_parallelism() >= 2 {
                 rects.extend(views.first().copied());
             }
-            let mut vectors = infer_timed(e, &work, &rects)?.into_iter();
+            let prepared = fanone_embed::prepare(&work, &rects)?;
+            let mut vectors = infer_timed(e, &prepared)?.into_iter();
             let whole = vectors
                 .next()
                 .ok_or_else(|| EmbedError::Model("no embedding".into()))?;
@@ -613,6 +618,7 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
                 whole,
                 views,
                 early: vectors.collect(),
+                means: prepared.means,
             })
         })
         .await
@@ -627,13 +633,14 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
                 work,
                 views,
                 mut early,
+                mut means,
                 ..
             } = first;
             let rest = views.get(early.len()..).unwrap_or_default();
-            early.extend(infer_timed(e, &work, rest)?);
-            let mut all = vec![whole_rect(&work)];
-            all.extend(views);
-            Ok((early, QueryLayout::new(&work, &all)?))
+            let prepared = fanone_embed::prepare(&work, rest)?;
+            early.extend(infer_timed(e, &prepared)?);
+            means.extend(prepared.means);
+            Ok((early, QueryLayout::from_means(&means)))
         })
         .await
     }
@@ -662,13 +669,16 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
 }
 
 /// What the first step of a query made: the working copy, the whole picture's
-/// embedding, the query's other views, and the embeddings of the first of them
-/// made alongside the whole picture (`early`, in view order).
+/// embedding, the query's other views, the embeddings of the first of them made
+/// alongside the whole picture (`early`, in view order), and the colour cell means of
+/// all it embedded (the layouts of a query that needs its views cost no resize).
 struct FirstLook {
     work: RgbImage,
     whole: Vec<f32>,
     views: Vec<fanone_embed::Rect>,
     early: Vec<Vec<f32>>,
+    /// The colour cell means of the whole picture and of the early views.
+    means: Vec<ViewMeans>,
 }
 
 /// How many candidates a search asks the vector store for, to answer `k`.
@@ -692,17 +702,6 @@ fn whole_rect(work: &RgbImage) -> fanone_embed::Rect {
     fanone_embed::Rect::whole(work.width(), work.height())
 }
 
-/// The embedding of one view.
-fn embed_one(
-    e: &dyn Embedder,
-    work: &RgbImage,
-    view: fanone_embed::Rect,
-) -> std::result::Result<Vec<f32>, EmbedError> {
-    infer_timed(e, work, &[view])?
-        .pop()
-        .ok_or_else(|| EmbedError::Model("no embedding".into()))
-}
-
 /// How many decodes and inferences run at once: `configured`, or one per core for 0.
 pub fn cpu_slots(configured: usize) -> usize {
     if configured == 0 {
@@ -722,14 +721,17 @@ fn decode_timed(bytes: &[u8], limits: &Limits) -> std::result::Result<DynamicIma
     Ok(img)
 }
 
-/// Embed views, timed (`fanone_image_embed_duration_seconds{stage="infer"}`).
+/// Run the model on prepared views, timed
+/// (`fanone_image_embed_duration_seconds{stage="infer"}`); none: nothing to run.
 fn infer_timed(
     e: &dyn Embedder,
-    work: &RgbImage,
-    views: &[fanone_embed::Rect],
+    prepared: &Prepared,
 ) -> std::result::Result<Vec<Vec<f32>>, EmbedError> {
+    if prepared.is_empty() {
+        return Ok(Vec::new());
+    }
     let started = std::time::Instant::now();
-    let out = e.embed_views(work, views)?;
+    let out = e.embed_inputs(&prepared.inputs, prepared.len())?;
     metrics::histogram!("fanone_image_embed_duration_seconds", "stage" => "infer")
         .record(started.elapsed().as_secs_f64());
     Ok(out)
