@@ -286,7 +286,10 @@ mod tests {
             QueryLayout::new(&img, &views).unwrap().agreement(&stored),
         );
         assert_eq!(a, b);
-        assert!(a > 0.98, "the third view is the stored picture (bytes round): {a}");
+        assert!(
+            a > 0.98,
+            "the third view is the stored picture (bytes round): {a}"
+        );
         // a view outside the picture is an error, not a panic
         let outside = Rect {
             x: 390,
