@@ -82,10 +82,16 @@ pub trait Embedder: Send + Sync + 'static {
     /// The embeddings of `views` of a working copy ([`working`]), one per view, in
     /// order.
     fn embed_views(&self, work: &RgbImage, views: &[Rect]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        if views.is_empty() {
+        self.embed_prepared(&prepare(work, views)?)
+    }
+
+    /// The embeddings of views already prepared ([`prepare`]), one per view, in
+    /// order; none for none.
+    fn embed_prepared(&self, prepared: &Prepared) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if prepared.is_empty() {
             return Ok(Vec::new());
         }
-        self.embed_inputs(&prepare(work, views)?.inputs, views.len())
+        self.embed_inputs(&prepared.inputs, prepared.len())
     }
 
     /// The embedding of the whole image: what the index stores.

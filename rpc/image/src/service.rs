@@ -722,16 +722,16 @@ fn decode_timed(bytes: &[u8], limits: &Limits) -> std::result::Result<DynamicIma
 }
 
 /// Run the model on prepared views, timed
-/// (`fanone_image_embed_duration_seconds{stage="infer"}`); none: nothing to run.
+/// (`fanone_image_embed_duration_seconds{stage="infer"}`).
 fn infer_timed(
     e: &dyn Embedder,
     prepared: &Prepared,
 ) -> std::result::Result<Vec<Vec<f32>>, EmbedError> {
     if prepared.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Vec::new()); // no sample of nothing
     }
     let started = std::time::Instant::now();
-    let out = e.embed_inputs(&prepared.inputs, prepared.len())?;
+    let out = e.embed_prepared(prepared)?;
     metrics::histogram!("fanone_image_embed_duration_seconds", "stage" => "infer")
         .record(started.elapsed().as_secs_f64());
     Ok(out)
