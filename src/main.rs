@@ -462,6 +462,7 @@ fn image_options(cfg: &Config, node_id: u16) -> Result<fanone_image::Options> {
         max_concurrent_decodes: cfg.image.max_concurrent_decodes as usize,
         decode_wait: Duration::from_millis(cfg.image.decode_wait_ms),
         multi_view_below: cfg.image.multi_view_below,
+        multi_view_enough: cfg.image.multi_view_enough,
         removed_grace: Duration::from_secs(cfg.image.removed_grace_secs),
         reap_interval: Duration::from_secs(cfg.image.reap_interval_secs),
     })

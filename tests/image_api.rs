@@ -20,6 +20,18 @@ async fn search(app: &Fanone, _file: &str, bytes: Vec<u8>, top_k: Option<&str>) 
     app.image_search(bytes, top_k).await
 }
 
+/// One user per `(name, file)` with that picture as avatar; their URLs, once all
+/// are indexed.
+async fn avatars(app: &Fanone, users: &[(&str, &str)]) -> Vec<String> {
+    let mut urls = Vec::new();
+    for (name, file) in users {
+        let (_, tokens) = app.user(name).await;
+        urls.push(avatar(app, &tokens, file).await);
+    }
+    wait_indexed(app, users.len()).await;
+    urls
+}
+
 /// Wait until the index holds `n` images (indexing is asynchronous, by events).
 async fn wait_indexed(app: &Fanone, n: usize) {
     for _ in 0..300 {
@@ -40,18 +52,17 @@ async fn uploads_are_indexed_and_edited_copies_found() {
     assert_eq!(r.code(), 10007, "{}", r.body);
     assert!(r.msg().contains("indexed"), "{}", r.body);
 
-    let mut urls = Vec::new();
-    for (name, file) in [
-        ("astro", "astronaut.jpg"),
-        ("cat", "chelsea.jpg"),
-        ("cup", "coffee.jpg"),
-        ("rkt", "rocket.webp"),
-        ("bloom", "flower.jpg"),
-    ] {
-        let (_, tokens) = app.user(name).await;
-        urls.push(avatar(&app, &tokens, file).await);
-    }
-    wait_indexed(&app, 5).await;
+    let urls = avatars(
+        &app,
+        &[
+            ("astro", "astronaut.jpg"),
+            ("cat", "chelsea.jpg"),
+            ("cup", "coffee.jpg"),
+            ("rkt", "rocket.webp"),
+            ("bloom", "flower.jpg"),
+        ],
+    )
+    .await;
 
     // the edited copy of the cat finds the cat's avatar, as a plain URL string
     let r = search(&app, "edited.jpg", data("chelsea_edited.jpg"), None).await;
@@ -202,6 +213,85 @@ async fn video_covers_are_indexed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the cover was not indexed within 30 s");
+}
+
+/// A screenshot as JPEG: the picture at a third of the width of a flat page with a
+/// title bar and lines of text.
+fn screenshot_of(file: &str) -> Vec<u8> {
+    use image::{GenericImage, Rgb, RgbImage, imageops::FilterType};
+    let pic = image::load_from_memory(&data(file)).unwrap().to_rgb8();
+    let mut page = RgbImage::from_pixel(1280, 800, Rgb([246, 246, 248]));
+    for y in 0..48 {
+        for x in 0..1280 {
+            page.put_pixel(x, y, Rgb([52, 56, 64])); // title bar
+        }
+    }
+    for line in 0..20 {
+        for x in 40..(240 + (line * 53) % 160) {
+            for dy in 0..8 {
+                page.put_pixel(x, 120 + line * 30 + dy, Rgb([90, 90, 96])); // text
+            }
+        }
+    }
+    let (w, h) = pic.dimensions();
+    let small = image::imageops::resize(&pic, 460, (h * 460 / w).min(560), FilterType::Triangle);
+    page.copy_from(&small, 560, 140).unwrap();
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .encode_image(&page)
+        .unwrap();
+    out
+}
+
+/// How many searches so far used which views (`fanone_image_queries_total{views}`).
+async fn views_used(app: &Fanone) -> [f64; 3] {
+    let text = app.metrics("standalone").await;
+    ["whole", "first", "several"].map(|v| {
+        fanone_testkit::metric_sample(&text, "fanone_image_queries_total", &[("views", v)])
+    })
+}
+
+/// A picture inside a page (a screenshot) does not match as a whole; the picture
+/// found in the page does, and the centre crops are then skipped — unless
+/// `image.multi_view_enough` asks for every view, which finds the same answer.
+#[tokio::test]
+async fn a_picture_in_a_page_is_found_by_its_own_view() {
+    let app = Fanone::start(BIN).await;
+    let urls = avatars(
+        &app,
+        &[
+            ("astro", "astronaut.jpg"),
+            ("cat", "chelsea.jpg"),
+            ("cup", "coffee.jpg"),
+            ("bloom", "flower.jpg"),
+        ],
+    )
+    .await;
+    let shot = screenshot_of("chelsea.jpg");
+
+    let before = views_used(&app).await;
+    let r = search(&app, "shot.jpg", shot.clone(), None).await;
+    assert_eq!(r.code(), 10000, "{}", r.body);
+    assert_eq!(r.data().as_str(), Some(urls[1].as_str()), "{}", r.body);
+    let after = views_used(&app).await;
+    assert_eq!(
+        [
+            after[0] - before[0],
+            after[1] - before[1],
+            after[2] - before[2]
+        ],
+        [0.0, 1.0, 0.0],
+        "views used (whole, first, several): {before:?} -> {after:?}"
+    );
+    // a copy of the picture itself needs no other view
+    search(&app, "q.jpg", data("coffee.jpg"), None).await;
+    assert_eq!(views_used(&app).await[0], after[0] + 1.0);
+
+    let dir = app.stop().await;
+    let app = Fanone::start_in(BIN, dir, &[("FANONE__IMAGE__MULTI_VIEW_ENOUGH", "1.01")]).await;
+    let r = search(&app, "shot.jpg", shot, None).await;
+    assert_eq!(r.data().as_str(), Some(urls[1].as_str()), "{}", r.body);
+    assert_eq!(views_used(&app).await, [0.0, 0.0, 1.0]);
 }
 
 /// `image.runtime = "onnxruntime"` without a usable library stops the image service at

@@ -10,33 +10,13 @@ use std::{
 };
 
 use fanone_testkit::{
-    Fanone,
+    Fanone, metric_sample as sample,
     servers::{RegistryKind, RegistryServer},
 };
 use reqwest::Method;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_fanone");
-
-/// The value of the sample of `name` whose labels include every `labels` pair
-/// (Prometheus text format), 0 when absent.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (metric, rest) = series.split_once('{').unwrap_or((series, "}"));
-            if metric != name {
-                return None;
-            }
-            labels
-                .iter()
-                .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
-                .then(|| value.parse::<f64>().ok())
-                .flatten()
-        })
-        .sum()
-}
 
 async fn scrape(http: &reqwest::Client, admin: &str) -> String {
     let r = http

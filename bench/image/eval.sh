@@ -6,6 +6,9 @@
 # DATA defaults to bench/image/hard; FANONE_BIN to target/release/fanone.
 # milvus: starts Milvus Lite with scripts/milvus.sh (installed from PyPI on first use).
 # Per-query results: DATA/results-<store>.csv; the table is printed as markdown.
+# FANONE_EVAL_SEED=N first fills the index with N synthetic pictures (random unit
+# vectors, rpc/image/examples/seed.rs), to measure at a given index size (e.g.
+# 8632 + the 1,368 uploads = 10k); they never match a real picture.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 store=${1:-flat}
@@ -27,11 +30,18 @@ cleanup() {
 }
 trap cleanup EXIT
 extra=(FANONE__TELEMETRY__LOG=warn "$@")
+seed=${FANONE_EVAL_SEED:-0}
+if [ "$seed" -gt 0 ]; then
+  cargo build --release --quiet -p fanone-image --example seed
+fi
 if [ "$store" = milvus ]; then
   murl=$(scripts/milvus.sh start "$mdir" $(( 19600 + RANDOM % 300 )))
   extra+=(FANONE__IMAGE__MILVUS_URL="$murl" FANONE__IMAGE__MILVUS_COLLECTION="eval_$$")
+  [ "$seed" -gt 0 ] && target/release/examples/seed "sqlite://$data/image.db?mode=rwc" "$murl" "$seed" "eval_$$"
+elif [ "$seed" -gt 0 ]; then
+  target/release/examples/seed "sqlite://$data/image.db?mode=rwc" "$data/image.vectors" "$seed"
 fi
 start_standalone "$bin" "$data" "$log" "${extra[@]}"
-echo "# $(date -u +%FT%TZ) $(nproc) cores, $bin, store=$store ${*:-}" >&2
+echo "# $(date -u +%FT%TZ) $(nproc) cores, $bin, store=$store, $seed synthetic pictures first ${*:-}" >&2
 "$py" bench/image/eval_http.py --gateway "$gateway" --data "$datadir" \
   --out "$datadir/results-$store.csv" --verify bases --markdown

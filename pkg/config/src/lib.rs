@@ -417,6 +417,10 @@ pub struct ImageConfig {
     /// query's other views (the picture found in a frame, centre crops); 0 = the
     /// whole picture only, 1.01 = always every view.
     pub multi_view_below: f32,
+    /// When a search embeds those views, it embeds the first (the picture found in a
+    /// frame, or the larger centre crop) alone, and the rest only when that one
+    /// matches no stored picture at least this well; 1.01 = always every view.
+    pub multi_view_enough: f32,
     /// The object of a removed image (a replaced avatar, a deleted video's cover) is
     /// deleted this long after the removal; until then its URL still serves it.
     pub removed_grace_secs: u64,
@@ -438,6 +442,7 @@ impl Default for ImageConfig {
             max_concurrent_decodes: 0,
             decode_wait_ms: 10_000,
             multi_view_below: 0.7,
+            multi_view_enough: 0.75,
             removed_grace_secs: 86_400,
             reap_interval_secs: 600,
         }
@@ -838,6 +843,11 @@ impl Config {
         if !(0.0..=1.01).contains(&self.image.multi_view_below) {
             return Err(ConfigError::Rule(
                 "image.multi_view_below must be in 0..=1.01".into(),
+            ));
+        }
+        if !(0.0..=1.01).contains(&self.image.multi_view_enough) {
+            return Err(ConfigError::Rule(
+                "image.multi_view_enough must be in 0..=1.01".into(),
             ));
         }
         let t = &self.telemetry;

@@ -324,7 +324,7 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
     (
         "fanone_image_queries_total",
         Kind::Counter,
-        "Image searches by the views embedded (whole: the whole picture matched well; several: the other views too).",
+        "Image searches by the views embedded (whole: the whole picture matched well; first: the first other view matched well; several: every view).",
     ),
     (
         "fanone_image_removed_total",

@@ -435,6 +435,22 @@ impl Fanone {
         assert_eq!(r.code(), 10000, "follow {to}: {}", r.body);
     }
 
+    /// The Prometheus exposition of the process started as `sub` (its admin
+    /// listener's `/metrics`).
+    pub async fn metrics(&self, sub: &str) -> String {
+        let admin = self
+            .admin(sub)
+            .unwrap_or_else(|| panic!("{sub} has no admin listener"));
+        let r = self
+            .http
+            .get(format!("{admin}/metrics"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("scrape {admin}: {e}"));
+        assert_eq!(r.status(), 200, "metrics of {admin}");
+        r.text().await.expect("metrics body")
+    }
+
     /// Stop the system (SIGKILL) and wait for it.
     pub async fn stop(mut self) -> TempDir {
         for p in &mut self.procs {
@@ -442,6 +458,26 @@ impl Fanone {
         }
         self.data
     }
+}
+
+/// The value of the sample of `name` whose labels include every `labels` pair
+/// (Prometheus text format), 0 when absent.
+pub fn metric_sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (metric, rest) = series.split_once('{').unwrap_or((series, "}"));
+            if metric != name {
+                return None;
+            }
+            labels
+                .iter()
+                .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+        .sum()
 }
 
 /// A test picture from `pkg/embed/tests/data` (photos, a GIF, a WebP, EXIF-rotated and

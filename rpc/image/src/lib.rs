@@ -54,6 +54,8 @@ pub struct Options {
     pub decode_wait: Duration,
     /// Searches whose whole picture scores below this embed the other views too.
     pub multi_view_below: f32,
+    /// ... and stop after the first of them when it matches at least this well.
+    pub multi_view_enough: f32,
     /// The object of a removed image is deleted this long after its removal.
     pub removed_grace: Duration,
     /// How often the reaper looks for such objects (0 = never).
@@ -109,7 +111,8 @@ pub async fn open_service(opts: &Options) -> Result<Arc<Service>, OpenError> {
             opts.node_id,
         )
         .with_decode_slots(opts.max_concurrent_decodes, opts.decode_wait)
-        .with_multi_view_below(opts.multi_view_below),
+        .with_multi_view_below(opts.multi_view_below)
+        .with_multi_view_enough(opts.multi_view_enough),
     ))
 }
 

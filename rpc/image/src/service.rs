@@ -146,11 +146,16 @@ pub struct ImageService<S, V> {
     /// A query whose whole picture matches at least this well is answered from the
     /// whole picture alone (see [`ImageService::search`]).
     multi_view_below: f32,
+    /// A query whose first other view matches at least this well is answered
+    /// without its remaining views.
+    multi_view_enough: f32,
 }
 
 /// Default of [`ImageService::with_multi_view_below`]: on the evaluation set, a best
 /// whole-picture score of 0.7 or more was the right answer 99.8 % of the time.
 pub const MULTI_VIEW_BELOW: f32 = 0.7;
+/// Default of [`ImageService::with_multi_view_enough`].
+pub const MULTI_VIEW_ENOUGH: f32 = 0.75;
 
 /// `url` must name an object of ours (`<public url>/static/<key>`).
 fn check_url(url: &str) -> Result<()> {
@@ -197,6 +202,7 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
             cpu: Semaphore::new(cpu_slots(0)),
             decode_wait: Duration::from_secs(10),
             multi_view_below: MULTI_VIEW_BELOW,
+            multi_view_enough: MULTI_VIEW_ENOUGH,
         }
     }
 
@@ -212,6 +218,14 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
     /// `score` (0 = never, above 1 = always).
     pub fn with_multi_view_below(mut self, score: f32) -> Self {
         self.multi_view_below = score;
+        self
+    }
+
+    /// When a query embeds its other views, stop after the first of them (the
+    /// picture found in a frame, or the larger centre crop) if it matches a stored
+    /// picture at least this well (above 1 = always every view).
+    pub fn with_multi_view_enough(mut self, score: f32) -> Self {
+        self.multi_view_enough = score;
         self
     }
 
@@ -341,11 +355,13 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
     /// The stored pictures most similar to `data`, best first: each once, answered by
     /// its newest live image. When the whole picture's best match scores below
     /// `multi_view_below`, the query's other views (the picture found in a frame,
-    /// centre crops: `fanone_embed::query_views`) are embedded too, and
-    /// a picture scores its best view, so a picture framed by a page or photographed
-    /// on a screen is found; and the best [`RERANK_DEPTH`] candidates are re-ranked by
-    /// colour layout (stickers or captions over the picture). Scores are cosines,
-    /// blended with the layout agreement on that path (`QueryLayout::rescore`, ≤ 1).
+    /// centre crops: `fanone_embed::query_views`) are embedded too — the first of
+    /// them alone, the rest only when it matches no stored picture at least
+    /// `multi_view_enough` — and a picture scores its best view, so a picture
+    /// framed by a page or photographed on a screen is found; and the best
+    /// [`RERANK_DEPTH`] candidates are re-ranked by colour layout (stickers or
+    /// captions over the picture). Scores are cosines, blended with the layout
+    /// agreement on that path (`QueryLayout::rescore`, ≤ 1).
     pub async fn search(&self, data: Vec<u8>, top_k: i32) -> Result<Vec<Found>> {
         if data.is_empty() {
             return Err(ImageError::InvalidInput("data is empty"));
@@ -353,21 +369,21 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
         let k = top_k.clamp(1, MAX_TOP_K) as usize;
         // the whole picture first: most queries (copies, crops, re-encodings) match
         // a stored picture closely and need nothing more
-        let mut first = self.embed_first(data).await?;
-        let mut views = vec![std::mem::take(&mut first.whole)];
-        let mut hits = self.nearest(&views, k).await?;
-        let confident = hits
-            .first()
-            .is_none_or(|h| h.score >= self.multi_view_below);
-        metrics::counter!("fanone_image_queries_total", "views" => if confident { "whole" } else { "several" })
-            .increment(1);
+        let mut query = self.embed_first(data).await?;
+        let mut hits = self.nearest(&query.vectors[..1], k).await?;
+        let mut used = "whole";
         let mut layout = None;
-        if !confident {
-            let (extra, query_layout) = self.embed_other_views(first).await?;
-            views.extend(extra);
+        if hits
+            .first()
+            .is_some_and(|h| h.score < self.multi_view_below)
+        {
+            used = self.embed_views_until_enough(&mut query).await?;
+            let query_layout = QueryLayout::from_means(&query.means);
+            hits = self.ranked(&query.vectors, Some(&query_layout), k).await?;
             layout = Some(query_layout);
-            hits = self.ranked(&views, layout.as_ref(), k).await?;
         }
+        metrics::counter!("fanone_image_queries_total", "views" => used).increment(1);
+        let views = query.vectors;
         let mut ask = k;
         loop {
             let mut found = self.resolve(&hits).await?;
@@ -380,6 +396,30 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
             ask = 2 * k + (hits.len() - found.len());
             hits = self.ranked(&views, layout.as_ref(), ask).await?;
         }
+    }
+
+    /// Embed the query's other views in two steps — the first, then the rest — and
+    /// stop after a step whose views match a stored picture at least
+    /// `multi_view_enough`. Returns which views were used (a metric label): `first`
+    /// (the whole picture and the first other view) or `several` (all of them).
+    async fn embed_views_until_enough(&self, query: &mut Query) -> Result<&'static str> {
+        let mut searched = 1; // the whole picture's vector
+        for upto in [1, query.views.len()] {
+            self.embed_more(query, upto).await?;
+            let new = &query.vectors[searched..];
+            searched = query.vectors.len();
+            if new.is_empty() || upto == query.views.len() {
+                continue;
+            }
+            let best = self.nearest(new, 1).await?;
+            if best
+                .first()
+                .is_some_and(|h| h.score >= self.multi_view_enough)
+            {
+                return Ok("first");
+            }
+        }
+        Ok("several")
     }
 
     /// The `k` best pictures for the query's views, each by its best view; with the
@@ -599,7 +639,7 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
     /// first other view is embedded alongside the whole picture: on an idle core it
     /// costs no time, and a query that needs its other views then waits for one
     /// round of inferences fewer. Busy engines embed the whole picture alone.
-    async fn embed_first(&self, bytes: Vec<u8>) -> Result<FirstLook> {
+    async fn embed_first(&self, bytes: Vec<u8>) -> Result<Query> {
         let limits = self.limits;
         self.on_cpu("query", move |e| {
             let work = working_copy(bytes, &limits)?;
@@ -609,40 +649,37 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
                 rects.extend(views.first().copied());
             }
             let prepared = fanone_embed::prepare(&work, &rects)?;
-            let mut vectors = infer_timed(e, &prepared)?.into_iter();
-            let whole = vectors
-                .next()
-                .ok_or_else(|| EmbedError::Model("no embedding".into()))?;
-            Ok(FirstLook {
-                work,
-                whole,
+            let vectors = infer_timed(e, &prepared)?;
+            if vectors.len() != rects.len() {
+                return Err(EmbedError::Model("no embedding".into()));
+            }
+            Ok(Query {
+                work: Arc::new(work),
                 views,
-                early: vectors.collect(),
+                vectors,
                 means: prepared.means,
             })
         })
         .await
     }
 
-    /// The embeddings of the query's other views not embedded yet (those after the
-    /// `early` ones), and the colour layouts of all its views (the whole picture's
-    /// too).
-    async fn embed_other_views(&self, first: FirstLook) -> Result<(Vec<Vec<f32>>, QueryLayout)> {
-        self.on_cpu("query", move |e| {
-            let FirstLook {
-                work,
-                views,
-                mut early,
-                mut means,
-                ..
-            } = first;
-            let rest = views.get(early.len()..).unwrap_or_default();
-            let prepared = fanone_embed::prepare(&work, rest)?;
-            early.extend(infer_timed(e, &prepared)?);
-            means.extend(prepared.means);
-            Ok((early, QueryLayout::from_means(&means)))
-        })
-        .await
+    /// Embed the query's other views up to (not including) `upto` that are not
+    /// embedded yet.
+    async fn embed_more(&self, query: &mut Query, upto: usize) -> Result<()> {
+        let from = query.vectors.len() - 1;
+        let Some(rects) = query.views.get(from..upto).filter(|r| !r.is_empty()) else {
+            return Ok(());
+        };
+        let (work, rects) = (query.work.clone(), rects.to_vec());
+        let (vectors, means) = self
+            .on_cpu("query", move |e| {
+                let prepared = fanone_embed::prepare(&work, &rects)?;
+                Ok((infer_timed(e, &prepared)?, prepared.means))
+            })
+            .await?;
+        query.vectors.extend(vectors);
+        query.means.extend(means);
+        Ok(())
     }
 
     /// Run `f` on a blocking thread while holding a CPU slot: at most one per slot at
@@ -668,16 +705,14 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
     }
 }
 
-/// What the first step of a query made: the working copy, the whole picture's
-/// embedding, the query's other views, the embeddings of the first of them made
-/// alongside the whole picture (`early`, in view order), and the colour cell means of
-/// all it embedded (the layouts of a query that needs its views cost no resize).
-struct FirstLook {
-    work: RgbImage,
-    whole: Vec<f32>,
+/// A query being embedded: its working copy, its other views
+/// (`fanone_embed::query_views`), the embeddings made so far (the whole picture's
+/// first, then its other views in order) and their colour cell means (the layouts
+/// of a query that needs its views cost no resize).
+struct Query {
+    work: Arc<RgbImage>,
     views: Vec<fanone_embed::Rect>,
-    early: Vec<Vec<f32>>,
-    /// The colour cell means of the whole picture and of the early views.
+    vectors: Vec<Vec<f32>>,
     means: Vec<ViewMeans>,
 }
 
