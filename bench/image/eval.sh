@@ -9,6 +9,7 @@
 # FANONE_EVAL_SEED=N first fills the index with N synthetic pictures (random unit
 # vectors, rpc/image/examples/seed.rs), to measure at a given index size (e.g.
 # 8632 + the 1,368 uploads = 10k); they never match a real picture.
+# FANONE_EVAL_CLIENTS=N searches with N concurrent clients (default 1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 store=${1:-flat}
@@ -44,4 +45,5 @@ fi
 start_standalone "$bin" "$data" "$log" "${extra[@]}"
 echo "# $(date -u +%FT%TZ) $(nproc) cores, $bin, store=$store, $seed synthetic pictures first ${*:-}" >&2
 "$py" bench/image/eval_http.py --gateway "$gateway" --data "$datadir" \
-  --out "$datadir/results-$store.csv" --verify bases --markdown
+  --out "$datadir/results-$store.csv" --verify bases --markdown \
+  --query-concurrency "${FANONE_EVAL_CLIENTS:-1}"
