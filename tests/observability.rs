@@ -18,16 +18,6 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_fanone");
 
-async fn scrape(http: &reqwest::Client, admin: &str) -> String {
-    let r = http
-        .get(format!("{admin}/metrics"))
-        .send()
-        .await
-        .expect("scrape");
-    assert_eq!(r.status(), 200, "metrics of {admin}");
-    r.text().await.expect("metrics body")
-}
-
 /// Where the Debian package's `name` (promtool, prometheus) runs from; `None` when
 /// it is not installed, which fails the test when scripts/test.sh requires it.
 fn prometheus_tool(name: &str) -> Option<String> {
@@ -183,16 +173,16 @@ async fn a_request_is_one_trace_across_processes_and_metrics_follow_traffic() {
     // --- metrics: scrape every process before and after some traffic ---
     let gateway_admin = app.admin("gateway").expect("gateway admin listener");
     let user_admin = app.admin("user").expect("user admin listener");
-    let before_gw = scrape(&app.http, &gateway_admin).await;
-    let before_user = scrape(&app.http, &user_admin).await;
+    let before_gw = app.metrics("gateway").await;
+    let before_user = app.metrics("user").await;
     for _ in 0..5 {
         let r = app.get("/user/info", Some(&tokens)).await;
         assert_eq!(r.code(), 10000);
     }
     let r = app.get("/user/info?user_id=not-a-number", None).await;
     assert_eq!(r.code(), 10002);
-    let after_gw = scrape(&app.http, &gateway_admin).await;
-    let after_user = scrape(&app.http, &user_admin).await;
+    let after_gw = app.metrics("gateway").await;
+    let after_user = app.metrics("user").await;
     promtool_check(&after_gw);
     promtool_check(&after_user);
     let ok = [
@@ -509,7 +499,7 @@ async fn standalone_health_profiles_and_the_off_switches() {
     for i in 0..3 {
         app.get(&format!("/no/such/route/{i}"), None).await;
     }
-    let text = scrape(&app.http, &admin).await;
+    let text = app.metrics("standalone").await;
     promtool_check(&text);
     assert_eq!(
         sample(

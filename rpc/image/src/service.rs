@@ -399,19 +399,14 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
     }
 
     /// Embed the query's other views in two steps — the first, then the rest — and
-    /// stop after a step whose views match a stored picture at least
+    /// skip the rest when the first matches a stored picture at least
     /// `multi_view_enough`. Returns which views were used (a metric label): `first`
     /// (the whole picture and the first other view) or `several` (all of them).
     async fn embed_views_until_enough(&self, query: &mut Query) -> Result<&'static str> {
-        let mut searched = 1; // the whole picture's vector
-        for upto in [1, query.views.len()] {
-            self.embed_more(query, upto).await?;
-            let new = &query.vectors[searched..];
-            searched = query.vectors.len();
-            if new.is_empty() || upto == query.views.len() {
-                continue;
-            }
-            let best = self.nearest(new, 1).await?;
+        self.embed_more(query, 1).await?;
+        // with one other view or none, there is no rest to skip
+        if query.views.len() > 1 {
+            let best = self.nearest(&query.vectors[1..], 1).await?;
             if best
                 .first()
                 .is_some_and(|h| h.score >= self.multi_view_enough)
@@ -419,6 +414,7 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
                 return Ok("first");
             }
         }
+        self.embed_more(query, query.views.len()).await?;
         Ok("several")
     }
 
