@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, IsolationLevel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    DbErr, IsolationLevel, RuntimeErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -58,6 +58,110 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         },
     };
     db.begin_with_options(opts).await
+}
+
+/// Most runs of one transaction that the database keeps giving up on
+/// ([`retry_transient`]).
+pub const WRITE_ATTEMPTS: u32 = 5;
+
+/// An error that may say the database gave up on a transaction in a way that running
+/// it again cures.
+pub trait Transient {
+    fn is_transient(&self) -> bool;
+}
+
+impl Transient for DbErr {
+    /// MySQL protocol: rolled back as a deadlock victim (1213, SQLSTATE 40001) or
+    /// timed out waiting for a row lock (1205). Nothing else: a lost connection
+    /// during a commit, say, may have committed.
+    fn is_transient(&self) -> bool {
+        let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = self
+        else {
+            return false;
+        };
+        let sea_orm::sqlx::Error::Database(e) = &**e else {
+            return false;
+        };
+        if let Some(my) = e.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
+            return matches!(my.number(), 1205 | 1213);
+        }
+        e.code().as_deref() == Some("40001")
+    }
+}
+
+/// Run `attempt` — one whole transaction, from [`begin_write`] to [`finish`] — and
+/// run it again when the database gave up on it ([`Transient`]: InnoDB picked it as
+/// the victim of a deadlock, as it may whenever writers lock rows in different
+/// orders). Nothing of a failed run was kept and nobody was answered, so running it
+/// again is safe. Up to [`WRITE_ATTEMPTS`] runs, with a short random pause before
+/// each rerun; each rerun counts in `fanone_db_write_retries_total`.
+pub async fn retry_transient<T, E, Fut>(attempt: impl Fn() -> Fut) -> Result<T, E>
+where
+    Fut: Future<Output = Result<T, E>>,
+    E: Transient + std::fmt::Display,
+{
+    let mut n = 1;
+    loop {
+        match attempt().await {
+            Err(e) if n < WRITE_ATTEMPTS && e.is_transient() => {
+                metrics::counter!("fanone_db_write_retries_total").increment(1);
+                let pause = retry_pause(n);
+                tracing::debug!(error = %e, attempt = n, ?pause, "transaction given up by the database; running it again");
+                tokio::time::sleep(pause).await;
+                n += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// `write!(db, |txn| body)`: `body` (an expression of type `Result<T, E>` that may
+/// use `?`, with `txn: &DatabaseTransaction`) in a write transaction on `db`
+/// ([`begin_write`]), committed when it is `Ok`, rolled back when it is `Err`
+/// ([`finish`]), and run again from the start when the database gave up on it
+/// ([`retry_transient`]). `E` needs `From<DbErr>` and [`Transient`].
+///
+/// A macro, not a function taking a closure: the body borrows the transaction and
+/// the caller's data at once, which an async closure cannot yet do in a `Send`
+/// future.
+#[macro_export]
+macro_rules! write {
+    ($db:expr, |$txn:ident| $body:expr) => {
+        $crate::retry_transient(|| async {
+            let txn = $crate::begin_write($db).await?;
+            let r = async {
+                let $txn = &txn;
+                $body
+            }
+            .await;
+            $crate::finish(txn, r).await
+        })
+    };
+}
+
+/// End a write transaction with its body's result: commit on `Ok`; on `Err` roll back
+/// before answering, so the write lock (SQLite) or the row locks (MySQL) are gone by
+/// the time the caller hears back.
+pub async fn finish<T, E: From<DbErr>>(txn: DatabaseTransaction, r: Result<T, E>) -> Result<T, E> {
+    match r {
+        Ok(v) => {
+            txn.commit().await?;
+            Ok(v)
+        }
+        Err(e) => {
+            if let Err(rb) = txn.rollback().await {
+                tracing::warn!(error = %rb, "rollback failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// A random pause before run `attempt + 1`: up to 2, 4, 8, 16 ms, so two writers
+/// that deadlocked do not meet again in step.
+fn retry_pause(attempt: u32) -> Duration {
+    let most = 1u64 << attempt.min(10);
+    Duration::from_micros(rand::random_range(500..=most * 1000))
 }
 
 /// In a process with an admin listener: a readiness check (`db:<name>`) and pool

@@ -8,9 +8,15 @@
 //! like answered on its own — already liked, comment gone). When the database
 //! disagrees with that attempt (another replica touched the same likes), the batch
 //! is redone one like at a time, each inside its own savepoint: a like that fails is
-//! rolled back alone and answered with its own error, the others commit. Nobody is answered before the commit, so an acknowledged like is as
-//! durable as before; when the commit fails, every like of the batch gets the error
-//! (none was acknowledged). One user's likes keep their order (one queue, one writer).
+//! rolled back alone and answered with its own error, the others commit. Nobody is
+//! answered before the commit, so an acknowledged like is as durable as before; when
+//! the commit fails, every like of the batch gets the error (none was acknowledged).
+//! One user's likes keep their order (one queue, one writer).
+//!
+//! Two replicas' writers take row locks in one order (slot, then key), so they do
+//! not deadlock on the rows they both touch; when InnoDB still picks one as a
+//! deadlock victim (a delete and an insert of two keys crossing), the whole
+//! transaction runs again ([`fanone_db::write!`]).
 //!
 //! With sharded tables there is one writer per database (a transaction lives in one
 //! database); each like is applied to its own slot's tables.
@@ -98,61 +104,72 @@ async fn run(store: SeaInteractionStore, db: usize, mut rx: mpsc::Receiver<Op>) 
     }
 }
 
+/// Why the set-wise attempt at a batch did not commit.
+#[derive(Debug, thiserror::Error)]
+enum SetWise {
+    #[error("the database disagreed with the batch's reads")]
+    Conflict,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+impl fanone_db::Transient for SetWise {
+    fn is_transient(&self) -> bool {
+        matches!(self, SetWise::Db(e) if e.is_transient())
+    }
+}
+
 /// Write and answer every op of `batch` (emptied), all of database `db`: set-wise,
-/// or one by one when the database disagreed with the set-wise attempt.
+/// or one by one when the database disagreed with the set-wise attempt. Each is one
+/// transaction, run again when the database gives up on it as a deadlock victim
+/// ([`fanone_db::write!`]).
 async fn write_batch(store: &SeaInteractionStore, db: usize, batch: &mut Vec<Op>) {
-    let txn = match fanone_db::begin_write(&store.shards().databases()[db]).await {
-        Ok(txn) => txn,
-        Err(e) => return fail_all(batch, &e),
-    };
-    match super::setwise::apply_batch(&txn, store, batch).await {
-        Ok(Some(results)) => return finish(txn, batch, results).await,
-        Ok(None) => {
-            tracing::debug!(likes = batch.len(), db, "like batch conflicted; one by one");
-            rollback(txn).await;
+    let conn = &store.shards().databases()[db];
+    let ops: &[Op] = batch;
+    let set_wise = fanone_db::write!(conn, |txn| {
+        super::setwise::apply_batch(txn, store, ops)
+            .await?
+            .ok_or(SetWise::Conflict)
+    })
+    .await;
+    let results = match set_wise {
+        Ok(results) => Ok(results),
+        Err(SetWise::Conflict) => {
+            tracing::debug!(likes = ops.len(), db, "like batch conflicted; one by one");
+            fanone_db::write!(conn, |txn| one_by_one(txn, store, ops).await).await
         }
-        Err(e) => {
-            rollback(txn).await;
-            return fail_all(batch, &e);
-        }
-    }
-    write_one_by_one(store, db, batch).await;
-}
-
-/// Commit and answer every op with its result; if the commit fails, every op gets
-/// the error (none was acknowledged).
-async fn finish(
-    txn: DatabaseTransaction,
-    batch: &mut Vec<Op>,
-    results: Vec<Result<(), StoreError>>,
-) {
-    if let Err(e) = txn.commit().await {
-        return fail_all(batch, &e);
-    }
-    for (op, r) in batch.drain(..).zip(results) {
-        // a caller that went away meanwhile just does not hear back
-        let _ = op.done.send(r);
-    }
-}
-
-/// Each op in its own savepoint, in one transaction.
-async fn write_one_by_one(store: &SeaInteractionStore, db: usize, batch: &mut Vec<Op>) {
-    let txn = match fanone_db::begin_write(&store.shards().databases()[db]).await {
-        Ok(txn) => txn,
-        Err(e) => return fail_all(batch, &e),
+        Err(SetWise::Db(e)) => Err(e),
     };
-    let mut results = Vec::with_capacity(batch.len());
-    for op in batch.iter() {
-        match apply(&txn, store, op).await {
-            Ok(r) => results.push(r),
-            // the transaction itself broke: nothing of the batch is kept
-            Err(e) => {
-                rollback(txn).await;
-                return fail_all(batch, &e);
+    match results {
+        Ok(results) => {
+            for (op, r) in batch.drain(..).zip(results) {
+                // a caller that went away meanwhile just does not hear back
+                let _ = op.done.send(r);
             }
         }
+        // the batch did not commit: none of it was acknowledged
+        Err(e) => fail_all(batch, &e),
     }
-    finish(txn, batch, results).await
+}
+
+/// Each op in its own savepoint. The ops go in key order, the order in which the
+/// set-wise statements take their rows, so two writers lock rows in one order (in
+/// arrival order, one writer's redo and another's batch deadlocked); the sort is
+/// stable, so one user's ops on one target keep their order.
+async fn one_by_one(
+    txn: &DatabaseTransaction,
+    store: &SeaInteractionStore,
+    ops: &[Op],
+) -> Result<Vec<Result<(), StoreError>>, DbErr> {
+    let mut order: Vec<usize> = (0..ops.len()).collect();
+    order.sort_by_key(|&i| (ops[i].slot, super::setwise::key(&ops[i])));
+    let mut results: Vec<Result<(), StoreError>> =
+        ops.iter().map(|_| Err(StoreError::NoChange)).collect();
+    for i in order {
+        // an error here broke the transaction: nothing of the batch is kept
+        results[i] = apply(txn, store, &ops[i]).await?;
+    }
+    Ok(results)
 }
 
 /// One op in its own savepoint. The outer error is for a broken transaction; the

@@ -114,6 +114,12 @@ pub enum StoreError {
     Db(#[from] sea_orm::DbErr),
 }
 
+impl fanone_db::Transient for StoreError {
+    fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Db(e) if e.is_transient())
+    }
+}
+
 pub trait InteractionStore: Send + Sync + 'static {
     /// Add a like and count it, atomically. `NoChange` when already liked;
     /// `NotFound` for a comment that is unknown or deleted.

@@ -7,7 +7,8 @@
 //! (`FOR UPDATE`) on the comments a write depends on, which read the latest
 //! committed row and hold it until commit — a reply and the deletion of its parent
 //! are serialised on the parent's row; READ COMMITTED avoids gap locks, so these
-//! writers cannot deadlock on index gaps.
+//! writers cannot deadlock on index gaps. A transaction InnoDB still gives up on as a
+//! deadlock victim runs again ([`fanone_db::write!`]).
 //!
 //! **Placement.** Everything about a video lives in the video's slot: its likes, its
 //! comments (replies too), the likes of those comments, and every counter they move —
@@ -216,16 +217,6 @@ impl SeaInteractionStore {
             self.comments_by_slot(ids).await
         }
     }
-
-    async fn write<T>(
-        &self,
-        at: At<'_>,
-        f: impl AsyncFnOnce(&DatabaseTransaction, At<'_>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let txn = fanone_db::begin_write(at.shard.db()).await?;
-        let r = f(&txn, at).await;
-        finish(txn, r).await
-    }
 }
 
 fn to_record(m: comment::Model) -> CommentRecord {
@@ -249,23 +240,6 @@ async fn comment_is_live<C: ConnectionTrait>(conn: &C, at: At<'_>, id: i64) -> R
         .count(conn)
         .await?
         > 0)
-}
-
-/// Commit on success. On failure roll back before answering, so the write lock
-/// (SQLite) or the row locks (MySQL) are gone by the time the caller hears back.
-async fn finish<T>(txn: DatabaseTransaction, r: Result<T, StoreError>) -> Result<T, StoreError> {
-    match r {
-        Ok(v) => {
-            txn.commit().await?;
-            Ok(v)
-        }
-        Err(e) => {
-            if let Err(rb) = txn.rollback().await {
-                tracing::warn!(error = %rb, "rollback failed");
-            }
-            Err(e)
-        }
-    }
 }
 
 pub(super) async fn like_in(
@@ -463,9 +437,9 @@ impl InteractionStore for SeaInteractionStore {
         if let Some(w) = &self.likes {
             return w.write(slot, user_id, target, Change::Like { now }).await;
         }
-        self.write(self.at(slot), async |txn, at| {
-            like_in(txn, at, user_id, target, now).await
-        })
+        let at = self.at(slot);
+        fanone_db::write!(at.shard.db(), |txn| like_in(txn, at, user_id, target, now)
+            .await)
         .await
     }
 
@@ -477,9 +451,9 @@ impl InteractionStore for SeaInteractionStore {
         if let Some(w) = &self.likes {
             return w.write(slot, user_id, target, Change::Unlike).await;
         }
-        self.write(self.at(slot), async |txn, at| {
-            unlike_in(txn, at, user_id, target).await
-        })
+        let at = self.at(slot);
+        fanone_db::write!(at.shard.db(), |txn| unlike_in(txn, at, user_id, target)
+            .await)
         .await
     }
 
@@ -552,10 +526,8 @@ impl InteractionStore for SeaInteractionStore {
             Thread::Reply(parent) => self.home(parent).await?.ok_or(StoreError::NotFound)?,
         };
         self.set_home(c.id, video).await?;
-        self.write(self.of_video(video), async |txn, at| {
-            insert_comment_in(txn, at, c).await
-        })
-        .await
+        let at = self.of_video(video);
+        fanone_db::write!(at.shard.db(), |txn| insert_comment_in(txn, at, c).await).await
     }
 
     async fn comment(&self, id: i64) -> Result<Option<CommentRecord>, StoreError> {
@@ -621,9 +593,9 @@ impl InteractionStore for SeaInteractionStore {
 
     async fn delete_comment(&self, author: i64, id: i64, now: i64) -> Result<Removed, StoreError> {
         let video = self.home(id).await?.ok_or(StoreError::NotFound)?;
-        self.write(self.of_video(video), async |txn, at| {
-            delete_in(txn, at, author, id, now).await
-        })
+        let at = self.of_video(video);
+        fanone_db::write!(at.shard.db(), |txn| delete_in(txn, at, author, id, now)
+            .await)
         .await
     }
 

@@ -24,7 +24,7 @@ use super::{
 /// Largest number of rows in one statement.
 const CHUNK: usize = 300;
 
-type Key = (i64, i16, i64);
+pub(super) type Key = (i64, i16, i64);
 
 /// Per op its answer, or `None` when the database disagreed (redo one by one).
 pub(super) async fn apply_batch(
@@ -125,7 +125,7 @@ pub(super) async fn apply_batch(
     ))
 }
 
-fn key(op: &Op) -> Key {
+pub(super) fn key(op: &Op) -> Key {
     (op.user_id, op.target.kind(), op.target.id())
 }
 

@@ -30,6 +30,12 @@ pub enum StoreError {
     Db(#[from] sea_orm::DbErr),
 }
 
+impl fanone_db::Transient for StoreError {
+    fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Db(e) if e.is_transient())
+    }
+}
+
 pub trait SocialStore: Send + Sync + 'static {
     /// Insert `follower → followee` and count it, in one transaction.
     /// `Duplicate` when it already exists.

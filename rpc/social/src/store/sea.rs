@@ -16,7 +16,6 @@ use fanone_shard::{Place, Shards};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
-    TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -101,56 +100,57 @@ fn newest_first(a: &(i64, i64), b: &(i64, i64)) -> std::cmp::Ordering {
 impl SocialStore for SeaSocialStore {
     async fn follow(&self, follower: i64, followee: i64, now: i64) -> Result<(), StoreError> {
         let shard = self.shards.of(follower);
-        let txn = shard.db().begin().await?;
-        let row = entity::ActiveModel {
-            follower_id: Set(follower),
-            followee_id: Set(followee),
-            created_at: Set(now),
-        };
-        // the primary key decides: a second follow fails here and rolls back
-        entity::Entity::insert(row)
-            .on(shard)
-            .exec_without_returning(&txn)
-            .await
-            .map_err(map_insert_err)?;
-        self.counters[shard.slot]
-            .add_many(
-                &txn,
-                &[
-                    (counter_kind::FOLLOWING, follower, 1),
-                    (counter_kind::FOLLOWERS, followee, 1),
-                ],
-            )
-            .await?;
-        txn.commit().await?;
-        Ok(())
+        fanone_db::write!(shard.db(), |txn| {
+            let row = entity::ActiveModel {
+                follower_id: Set(follower),
+                followee_id: Set(followee),
+                created_at: Set(now),
+            };
+            // the primary key decides: a second follow fails here and rolls back
+            entity::Entity::insert(row)
+                .on(shard)
+                .exec_without_returning(txn)
+                .await
+                .map_err(map_insert_err)?;
+            self.counters[shard.slot]
+                .add_many(
+                    txn,
+                    &[
+                        (counter_kind::FOLLOWING, follower, 1),
+                        (counter_kind::FOLLOWERS, followee, 1),
+                    ],
+                )
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn unfollow(&self, follower: i64, followee: i64) -> Result<(), StoreError> {
         let shard = self.shards.of(follower);
-        let txn = shard.db().begin().await?;
-        // unqualified columns: a delete cannot alias a shard's table
-        let res = entity::Entity::delete_many()
-            .on(shard)
-            .filter(Expr::col(entity::Column::FollowerId).eq(follower))
-            .filter(Expr::col(entity::Column::FolloweeId).eq(followee))
-            .exec(&txn)
-            .await?;
-        if res.rows_affected == 0 {
-            txn.rollback().await?;
-            return Err(StoreError::Missing);
-        }
-        self.counters[shard.slot]
-            .add_many(
-                &txn,
-                &[
-                    (counter_kind::FOLLOWING, follower, -1),
-                    (counter_kind::FOLLOWERS, followee, -1),
-                ],
-            )
-            .await?;
-        txn.commit().await?;
-        Ok(())
+        fanone_db::write!(shard.db(), |txn| {
+            // unqualified columns: a delete cannot alias a shard's table
+            let res = entity::Entity::delete_many()
+                .on(shard)
+                .filter(Expr::col(entity::Column::FollowerId).eq(follower))
+                .filter(Expr::col(entity::Column::FolloweeId).eq(followee))
+                .exec(txn)
+                .await?;
+            if res.rows_affected == 0 {
+                return Err(StoreError::Missing);
+            }
+            self.counters[shard.slot]
+                .add_many(
+                    txn,
+                    &[
+                        (counter_kind::FOLLOWING, follower, -1),
+                        (counter_kind::FOLLOWERS, followee, -1),
+                    ],
+                )
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn following(&self, user: i64, offset: u64, limit: u64) -> Result<Vec<i64>, StoreError> {

@@ -119,6 +119,12 @@ pub enum StoreError {
     Db(#[from] sea_orm::DbErr),
 }
 
+impl fanone_db::Transient for StoreError {
+    fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Db(e) if e.is_transient())
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 pub trait VideoStore: Send + Sync + 'static {

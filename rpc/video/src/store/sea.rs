@@ -326,35 +326,36 @@ impl VideoStore for SeaVideoStore {
     async fn insert_upload(&self, u: &UploadRecord, max_open: u64, now: i64) -> StoreResult<bool> {
         // SQLite: one writer at a time, so the count holds until the insert. MySQL
         // (READ COMMITTED): two starts racing at the limit may both pass.
-        let txn = fanone_db::begin_write(&self.db).await?;
-        let open = upload::Entity::find()
-            .filter(upload::Column::UserId.eq(u.user_id))
-            .filter(open_at(now))
-            .count(&txn)
-            .await?;
-        if open >= max_open {
-            return Ok(false);
-        }
-        let am = upload::ActiveModel {
-            id: Set(u.id),
-            user_id: Set(u.user_id),
-            title: Set(u.title.clone()),
-            description: Set(u.description.clone()),
-            total_size: Set(u.total_size),
-            chunk_count: Set(u.chunk_count),
-            file_md5: Set(u.file_md5.clone()),
-            state: Set(u.state as i16),
-            video_id: Set(u.video_id),
-            created_at: Set(u.created_at),
-            updated_at: Set(u.updated_at),
-            expires_at: Set(u.expires_at),
-        };
-        upload::Entity::insert(am)
-            .exec_without_returning(&txn)
-            .await
-            .map_err(map_insert_err)?;
-        txn.commit().await?;
-        Ok(true)
+        fanone_db::write!(&self.db, |txn| {
+            let open = upload::Entity::find()
+                .filter(upload::Column::UserId.eq(u.user_id))
+                .filter(open_at(now))
+                .count(txn)
+                .await?;
+            if open >= max_open {
+                return Ok(false);
+            }
+            let am = upload::ActiveModel {
+                id: Set(u.id),
+                user_id: Set(u.user_id),
+                title: Set(u.title.clone()),
+                description: Set(u.description.clone()),
+                total_size: Set(u.total_size),
+                chunk_count: Set(u.chunk_count),
+                file_md5: Set(u.file_md5.clone()),
+                state: Set(u.state as i16),
+                video_id: Set(u.video_id),
+                created_at: Set(u.created_at),
+                updated_at: Set(u.updated_at),
+                expires_at: Set(u.expires_at),
+            };
+            upload::Entity::insert(am)
+                .exec_without_returning(txn)
+                .await
+                .map_err(map_insert_err)?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn upload(&self, id: i64) -> StoreResult<Option<(UploadRecord, Vec<ChunkRecord>)>> {
@@ -379,41 +380,41 @@ impl VideoStore for SeaVideoStore {
         now: i64,
         expires_at: i64,
     ) -> StoreResult<ChunkAdded> {
-        let txn = fanone_db::begin_write(&self.db).await?;
-        // moving the expiry first also locks the upload's row (MySQL) until commit,
-        // so a chunk and the completion or cancellation of its upload serialise
-        let moved = upload::Entity::update_many()
-            .col_expr(upload::Column::ExpiresAt, Expr::value(expires_at))
-            .col_expr(upload::Column::UpdatedAt, Expr::value(now))
-            .filter(upload::Column::Id.eq(upload_id))
-            .filter(open_at(now))
-            .exec(&txn)
-            .await?;
-        if moved.rows_affected == 0 {
-            return Ok(ChunkAdded::NotOpen);
-        }
-        let am = chunk::ActiveModel {
-            upload_id: Set(upload_id),
-            number: Set(c.number),
-            size: Set(c.size),
-            md5: Set(c.md5.clone()),
-            created_at: Set(now),
-        };
-        match chunk::Entity::insert(am).exec_without_returning(&txn).await {
-            Ok(_) => {
-                txn.commit().await?;
-                Ok(ChunkAdded::Added)
+        fanone_db::write!(&self.db, |txn| {
+            // moving the expiry first also locks the upload's row (MySQL) until commit,
+            // so a chunk and the completion or cancellation of its upload serialise
+            let moved = upload::Entity::update_many()
+                .col_expr(upload::Column::ExpiresAt, Expr::value(expires_at))
+                .col_expr(upload::Column::UpdatedAt, Expr::value(now))
+                .filter(upload::Column::Id.eq(upload_id))
+                .filter(open_at(now))
+                .exec(txn)
+                .await?;
+            if moved.rows_affected == 0 {
+                return Ok(ChunkAdded::NotOpen);
             }
-            Err(e) if fanone_db::is_unique_violation(&e) => {
-                let existing = chunk::Entity::find_by_id((upload_id, c.number))
-                    .one(&txn)
-                    .await?
-                    .ok_or_else(|| DbErr::RecordNotFound("chunk of a unique violation".into()))?;
-                txn.commit().await?;
-                Ok(ChunkAdded::Existing(to_chunk(existing)))
+            let am = chunk::ActiveModel {
+                upload_id: Set(upload_id),
+                number: Set(c.number),
+                size: Set(c.size),
+                md5: Set(c.md5.clone()),
+                created_at: Set(now),
+            };
+            match chunk::Entity::insert(am).exec_without_returning(txn).await {
+                Ok(_) => Ok(ChunkAdded::Added),
+                Err(e) if fanone_db::is_unique_violation(&e) => {
+                    let existing = chunk::Entity::find_by_id((upload_id, c.number))
+                        .one(txn)
+                        .await?
+                        .ok_or_else(|| {
+                            DbErr::RecordNotFound("chunk of a unique violation".into())
+                        })?;
+                    Ok(ChunkAdded::Existing(to_chunk(existing)))
+                }
+                Err(e) => Err(e.into()),
             }
-            Err(e) => Err(e.into()),
-        }
+        })
+        .await
     }
 
     async fn close_upload(
@@ -424,27 +425,28 @@ impl VideoStore for SeaVideoStore {
         now: i64,
         expires_at: i64,
     ) -> StoreResult<bool> {
-        let txn = fanone_db::begin_write(&self.db).await?;
-        let closed = upload::Entity::update_many()
-            .col_expr(upload::Column::State, Expr::value(state as i16))
-            .col_expr(upload::Column::VideoId, Expr::value(video.map(|v| v.id)))
-            .col_expr(upload::Column::UpdatedAt, Expr::value(now))
-            .col_expr(upload::Column::ExpiresAt, Expr::value(expires_at))
-            .filter(upload::Column::Id.eq(id))
-            .filter(open_at(now))
-            .exec(&txn)
-            .await?;
-        if closed.rows_affected == 0 {
-            return Ok(false);
-        }
-        if let Some(v) = video {
-            entity::Entity::insert(video_model(v))
-                .exec_without_returning(&txn)
-                .await
-                .map_err(map_insert_err)?;
-        }
-        txn.commit().await?;
-        Ok(true)
+        fanone_db::write!(&self.db, |txn| {
+            let closed = upload::Entity::update_many()
+                .col_expr(upload::Column::State, Expr::value(state as i16))
+                .col_expr(upload::Column::VideoId, Expr::value(video.map(|v| v.id)))
+                .col_expr(upload::Column::UpdatedAt, Expr::value(now))
+                .col_expr(upload::Column::ExpiresAt, Expr::value(expires_at))
+                .filter(upload::Column::Id.eq(id))
+                .filter(open_at(now))
+                .exec(txn)
+                .await?;
+            if closed.rows_affected == 0 {
+                return Ok(false);
+            }
+            if let Some(v) = video {
+                entity::Entity::insert(video_model(v))
+                    .exec_without_returning(txn)
+                    .await
+                    .map_err(map_insert_err)?;
+            }
+            Ok(true)
+        })
+        .await
     }
 
     async fn expired_uploads(&self, now: i64, limit: u64) -> StoreResult<Vec<i64>> {
@@ -462,28 +464,31 @@ impl VideoStore for SeaVideoStore {
     async fn purge_uploads(&self, ids: &[i64], now: i64) -> StoreResult<u64> {
         let mut purged = 0;
         for ids in ids.chunks(CHUNK) {
-            let txn = fanone_db::begin_write(&self.db).await?;
-            let gone: Vec<i64> = upload::Entity::find()
-                .select_only()
-                .column(upload::Column::Id)
-                .filter(upload::Column::Id.is_in(ids.iter().copied()))
-                .filter(upload::Column::ExpiresAt.lte(now))
-                .into_tuple()
-                .all(&txn)
-                .await?;
-            if gone.is_empty() {
-                continue;
-            }
-            chunk::Entity::delete_many()
-                .filter(chunk::Column::UploadId.is_in(gone.iter().copied()))
-                .exec(&txn)
-                .await?;
-            purged += upload::Entity::delete_many()
-                .filter(upload::Column::Id.is_in(gone.iter().copied()))
-                .exec(&txn)
-                .await?
-                .rows_affected;
-            txn.commit().await?;
+            purged += fanone_db::write!(&self.db, |txn| {
+                let gone: Vec<i64> = upload::Entity::find()
+                    .select_only()
+                    .column(upload::Column::Id)
+                    .filter(upload::Column::Id.is_in(ids.iter().copied()))
+                    .filter(upload::Column::ExpiresAt.lte(now))
+                    .into_tuple()
+                    .all(txn)
+                    .await?;
+                if gone.is_empty() {
+                    return Ok(0);
+                }
+                chunk::Entity::delete_many()
+                    .filter(chunk::Column::UploadId.is_in(gone.iter().copied()))
+                    .exec(txn)
+                    .await?;
+                Ok::<_, StoreError>(
+                    upload::Entity::delete_many()
+                        .filter(upload::Column::Id.is_in(gone.iter().copied()))
+                        .exec(txn)
+                        .await?
+                        .rows_affected,
+                )
+            })
+            .await?;
         }
         Ok(purged)
     }
