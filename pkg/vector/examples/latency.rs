@@ -2,11 +2,13 @@
 //!
 //! ```text
 //! cargo run --release -p fanone-vector --example latency -- [--milvus URL] [--n 10000]
-//!     [--dim 1280] [--queries 400] [--clients 1,8]
+//!     [--dim 1280] [--queries 400] [--clients 1,8] [--views 1]
 //! ```
 //! Indexes `n` seeded random unit vectors into a fresh `FlatIndex` (a temp file) and, with
 //! `--milvus`, into a fresh collection on that server (dropped afterwards), then runs top-10
-//! searches from 1 and 8 concurrent clients and prints p50/p99 per store. Numbers and the
+//! searches from 1 and 8 concurrent clients and prints p50/p99 per store. With `--views N`
+//! each search asks for the best of N query vectors at depth 100 (`search_best_of`, as
+//! a multi-view image query does). Numbers and the
 //! server used are recorded in `docs/vector-store.md`.
 
 use std::{
@@ -22,6 +24,7 @@ struct Args {
     dim: usize,
     queries: usize,
     clients: Vec<usize>,
+    views: usize,
 }
 
 fn parse_args() -> Args {
@@ -31,6 +34,7 @@ fn parse_args() -> Args {
         dim: 1280,
         queries: 400,
         clients: vec![1, 8],
+        views: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -40,6 +44,7 @@ fn parse_args() -> Args {
             "--n" => a.n = value().parse().expect("--n"),
             "--dim" => a.dim = value().parse().expect("--dim"),
             "--queries" => a.queries = value().parse().expect("--queries"),
+            "--views" => a.views = value().parse().expect("--views"),
             "--clients" => {
                 a.clients = value()
                     .split(',')
@@ -105,15 +110,23 @@ async fn measure<S: VectorStore>(
         let start = Instant::now();
         let mut tasks = Vec::new();
         for c in 0..clients {
-            let (store, queries) = (store.clone(), queries.clone());
+            let (store, queries, views) = (store.clone(), queries.clone(), args.views);
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::with_capacity(per_client);
                 for i in 0..per_client {
-                    let q = &queries[(c * per_client + i) % queries.len()];
+                    let at = (c * per_client + i) % queries.len();
                     let t = Instant::now();
-                    let hits = store.search(q, 10).await.expect("search");
+                    if views == 1 {
+                        let hits = store.search(&queries[at], 10).await.expect("search");
+                        assert_eq!(hits.len(), 10);
+                    } else {
+                        let q: Vec<Vec<f32>> = (0..views)
+                            .map(|v| queries[(at + v) % queries.len()].clone())
+                            .collect();
+                        let hits = store.search_best_of(&q, 100).await.expect("search");
+                        assert_eq!(hits.len(), 100);
+                    }
                     lat.push(t.elapsed());
-                    assert_eq!(hits.len(), 10);
                 }
                 lat
             }));
@@ -127,7 +140,12 @@ async fn measure<S: VectorStore>(
         let pct = |p: f64| lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1];
         let mean = lat.iter().sum::<Duration>() / lat.len() as u32;
         println!(
-            "{name}: top-10, {clients} client(s), {} searches: p50 {:.2} ms, p99 {:.2} ms, mean {:.2} ms, max {:.2} ms, {:.0} searches/s",
+            "{name}: {}, {clients} client(s), {} searches: p50 {:.2} ms, p99 {:.2} ms, mean {:.2} ms, max {:.2} ms, {:.0} searches/s",
+            if args.views == 1 {
+                "top-10".to_owned()
+            } else {
+                format!("best of {} views, top-100", args.views)
+            },
             lat.len(),
             ms(pct(0.50)),
             ms(pct(0.99)),

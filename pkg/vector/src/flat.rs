@@ -24,7 +24,10 @@ use std::{
     fs::{File, OpenOptions},
     io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
+        atomic::{AtomicUsize, Ordering as AtomicOrdering},
+    },
 };
 
 use crate::{Hit, VectorError, VectorStore, check_vector};
@@ -357,12 +360,14 @@ impl Data {
 
     /// Exact top-k by inner product; ties go to the smaller id.
     fn top_k(&self, query: &[f32], dim: usize, k: usize) -> Vec<Hit> {
-        self.top_k_by(k, |i| dot(query, self.row(i, dim)))
+        let dot = dot_kernel();
+        self.top_k_by(k, dim, |i| dot(query, self.row(i, dim)))
     }
 
     /// Exact top-k by the best inner product with any of `queries`.
     fn top_k_best_of(&self, queries: &[Vec<f32>], dim: usize, k: usize) -> Vec<Hit> {
-        self.top_k_by(k, |i| {
+        let dot = dot_kernel();
+        self.top_k_by(k, dim * queries.len(), |i| {
             let row = self.row(i, dim);
             queries
                 .iter()
@@ -371,11 +376,49 @@ impl Data {
         })
     }
 
-    fn top_k_by(&self, k: usize, score: impl Fn(usize) -> f32) -> Vec<Hit> {
+    /// The best `k` rows by `score` (`work` multiply-adds per row). A large scan is
+    /// split over the cores (`scan_parts`), each part keeping its own best `k`; the
+    /// merge of those is exact, with the same order as one pass.
+    fn top_k_by(&self, k: usize, work: usize, score: impl Fn(usize) -> f32 + Sync) -> Vec<Hit> {
+        let n = self.ids.len();
+        let _scan = Scanning::start();
+        let parts = scan_parts(n.saturating_mul(work));
+        if parts <= 1 {
+            return self.top_k_of(0..n, k, &score);
+        }
+        let per = n.div_ceil(parts);
+        let mut hits = std::thread::scope(|s| {
+            let others: Vec<_> = (1..parts)
+                .map(|p| {
+                    let (rows, score) = (p * per..((p + 1) * per).min(n), &score);
+                    s.spawn(move || self.top_k_of(rows, k, score))
+                })
+                .collect();
+            let mut hits = self.top_k_of(0..per.min(n), k, &score);
+            for part in others {
+                match part.join() {
+                    Ok(h) => hits.extend(h),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            hits
+        });
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        hits.truncate(k);
+        hits
+    }
+
+    /// The best `k` of `rows` by `score`, best first (ties: the smaller id).
+    fn top_k_of(
+        &self,
+        rows: std::ops::Range<usize>,
+        k: usize,
+        score: impl Fn(usize) -> f32,
+    ) -> Vec<Hit> {
         let mut heap: BinaryHeap<Worse> = BinaryHeap::with_capacity(k + 1);
-        for (i, &id) in self.ids.iter().enumerate() {
+        for i in rows {
             let c = Worse(Hit {
-                id,
+                id: self.ids[i],
                 score: score(i),
             });
             if heap.len() < k {
@@ -388,6 +431,39 @@ impl Data {
         }
         heap.into_sorted_vec().into_iter().map(|w| w.0).collect()
     }
+}
+
+/// Multiply-adds below which a scan stays on one thread (~1 ms or less of work): a
+/// thread costs tens of microseconds to start.
+const PARALLEL_SCAN_MIN: usize = 4_000_000;
+
+/// Scans running now (this one included), in all indexes of the process.
+static SCANNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts a scan in [`SCANNING`] while it lives.
+struct Scanning;
+
+impl Scanning {
+    fn start() -> Scanning {
+        SCANNING.fetch_add(1, AtomicOrdering::Relaxed);
+        Scanning
+    }
+}
+
+impl Drop for Scanning {
+    fn drop(&mut self) {
+        SCANNING.fetch_sub(1, AtomicOrdering::Relaxed);
+    }
+}
+
+/// How many threads a scan of `work` multiply-adds runs on: the cores that no other
+/// scan is using (under concurrent searches each stays on its own thread, where
+/// splitting would only add overhead), each part at least [`PARALLEL_SCAN_MIN`].
+fn scan_parts(work: usize) -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let free = cores.saturating_sub(SCANNING.load(AtomicOrdering::Relaxed) - 1);
+    (work / PARALLEL_SCAN_MIN).clamp(1, free.max(1))
 }
 
 /// Ordered so that the *worst* hit is the greatest: a max-heap of these keeps the best k
@@ -415,15 +491,42 @@ impl PartialEq for Worse {
 }
 impl Eq for Worse {}
 
+/// The inner product for this CPU: 8-wide fused multiply-adds where the CPU has AVX2
+/// and FMA (checked once per scan; the build itself targets baseline x86-64), else the
+/// portable loop (which the compiler vectorises with SSE2). Scores of the two may
+/// differ in their last bits: a fused multiply-add rounds once.
+fn dot_kernel() -> fn(&[f32], &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        return |a, b| {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above)
+            unsafe { dot_fma(a, b) }
+        };
+    }
+    dot
+}
+
 /// Inner product with independent lane accumulators, so the compiler vectorises it.
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 16;
+    dot_with(a, b, |acc, x, y| acc + x * y)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn dot_fma(a: &[f32], b: &[f32]) -> f32 {
+    dot_with(a, b, |acc, x, y| x.mul_add(y, acc))
+}
+
+/// `LANES` independent accumulators (four 8-wide registers), summed at the end.
+#[inline(always)]
+fn dot_with(a: &[f32], b: &[f32], madd: impl Fn(f32, f32, f32) -> f32) -> f32 {
+    const LANES: usize = 32;
     let mut acc = [0f32; LANES];
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
         for l in 0..LANES {
-            acc[l] += x[l] * y[l];
+            acc[l] = madd(acc[l], x[l], y[l]);
         }
     }
     let mut sum: f32 = acc.iter().sum();
@@ -615,9 +718,56 @@ mod tests {
         for n in [0, 1, 15, 16, 17, 1280] {
             let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
             let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
-            let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-            assert!((dot(&a, &b) - naive).abs() < 1e-3, "n={n}");
+            // the reference in f64: summed in f32, one order or another is off by ~1e-3
+            let exact: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(x * y)).sum();
+            assert!((f64::from(dot(&a, &b)) - exact).abs() < 1e-4, "n={n}");
+            assert!(
+                (f64::from(dot_kernel()(&a, &b)) - exact).abs() < 1e-4,
+                "n={n}"
+            );
         }
+    }
+
+    /// A scan large enough to be split over the cores answers exactly as one pass
+    /// over all rows: the same ids, scores and order, ties included.
+    #[test]
+    fn split_scan_matches_one_pass() {
+        let (dim, n) = (1280, 4000);
+        let mut d = Data::default();
+        let mut x = 1u32;
+        let mut next = || {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (x >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        let rows: Vec<Vec<f32>> = (0..n).map(|_| (0..dim).map(|_| next()).collect()).collect();
+        for (id, v) in rows.iter().enumerate() {
+            d.apply(&Op::Upsert(id as i64, v), dim);
+        }
+        // duplicates of row 7 tie with it: order by id
+        for id in [5000, 4000] {
+            d.apply(&Op::Upsert(id, &rows[7]), dim);
+        }
+        let queries = vec![rows[7].clone(), rows[100].clone()];
+        assert!(
+            n * dim * queries.len() >= 2 * PARALLEL_SCAN_MIN,
+            "large enough to split"
+        );
+        let dot = dot_kernel();
+        let one_pass = d.top_k_of(0..d.ids.len(), 50, |i| {
+            queries
+                .iter()
+                .map(|q| dot(q, d.row(i, dim)))
+                .fold(f32::NEG_INFINITY, f32::max)
+        });
+        let split = d.top_k_best_of(&queries, dim, 50);
+        assert_eq!(split, one_pass);
+        let at = |id| {
+            split
+                .iter()
+                .position(|h| h.id == id)
+                .expect("in the top 50")
+        };
+        assert_eq!([at(4000), at(5000)], [at(7) + 1, at(7) + 2], "ties by id");
     }
 
     #[test]

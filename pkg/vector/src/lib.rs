@@ -182,8 +182,9 @@ impl VectorStore for AnyStore {
 }
 
 /// Merges ranked lists of hits: each id once with its best score, the best `k`,
-/// best first (ties to the smaller id, as a single search orders them).
-pub(crate) fn best_of(lists: impl IntoIterator<Item = Vec<Hit>>, k: usize) -> Vec<Hit> {
+/// best first (ties to the smaller id, as a single search orders them). Merging the
+/// top `k` of each query gives exactly [`VectorStore::search_best_of`] of them all.
+pub fn best_of(lists: impl IntoIterator<Item = Vec<Hit>>, k: usize) -> Vec<Hit> {
     let mut best: std::collections::HashMap<i64, f32> = std::collections::HashMap::new();
     for hit in lists.into_iter().flatten() {
         best.entry(hit.id)

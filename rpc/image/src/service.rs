@@ -368,19 +368,26 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
         }
         let k = top_k.clamp(1, MAX_TOP_K) as usize;
         // the whole picture first: most queries (copies, crops, re-encodings) match
-        // a stored picture closely and need nothing more
+        // a stored picture closely and need nothing more. It is searched as deep as
+        // a multi-view search re-ranks (the scan costs the same), so that its list
+        // can be merged with the other views' instead of searched again.
         let mut query = self.embed_first(data).await?;
-        let mut hits = self.nearest(&query.vectors[..1], k).await?;
+        let mut hits = self
+            .nearest(&query.vectors[..1], k.max(RERANK_DEPTH))
+            .await?;
         let mut used = "whole";
         let mut layout = None;
         if hits
             .first()
             .is_some_and(|h| h.score < self.multi_view_below)
         {
-            used = self.embed_views_until_enough(&mut query).await?;
+            let merged;
+            (used, merged) = self.embed_views_until_enough(&mut query, hits, k).await?;
             let query_layout = QueryLayout::from_means(&query.means);
-            hits = self.ranked(&query.vectors, Some(&query_layout), k).await?;
+            hits = self.rerank(merged, &query_layout).await?;
             layout = Some(query_layout);
+        } else {
+            hits.truncate(k);
         }
         metrics::counter!("fanone_image_queries_total", "views" => used).increment(1);
         let views = query.vectors;
@@ -400,22 +407,37 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
 
     /// Embed the query's other views in two steps — the first, then the rest — and
     /// skip the rest when the first matches a stored picture at least
-    /// `multi_view_enough`. Returns which views were used (a metric label): `first`
-    /// (the whole picture and the first other view) or `several` (all of them).
-    async fn embed_views_until_enough(&self, query: &mut Query) -> Result<&'static str> {
+    /// `multi_view_enough`. Each view (or the rest, together) is searched once, and
+    /// the lists are merged with `whole` (the whole picture's, [`RERANK_DEPTH`] deep):
+    /// the same candidates as one best-of search of all the views
+    /// ([`fanone_vector::best_of`]). Returns which views were used (a metric label):
+    /// `first` (the whole picture and the first other view) or `several` (all of
+    /// them), and the merged candidates.
+    async fn embed_views_until_enough(
+        &self,
+        query: &mut Query,
+        whole: Vec<Hit>,
+        k: usize,
+    ) -> Result<(&'static str, Vec<Hit>)> {
+        let depth = k.max(RERANK_DEPTH);
         self.embed_more(query, 1).await?;
+        let mut lists = vec![whole];
+        if query.vectors.len() > 1 {
+            lists.push(self.nearest(&query.vectors[1..], depth).await?);
+        }
         // with one other view or none, there is no rest to skip
-        if query.views.len() > 1 {
-            let best = self.nearest(&query.vectors[1..], 1).await?;
-            if best
+        let stop = query.views.len() > 1
+            && lists[lists.len() - 1]
                 .first()
-                .is_some_and(|h| h.score >= self.multi_view_enough)
-            {
-                return Ok("first");
-            }
+                .is_some_and(|h| h.score >= self.multi_view_enough);
+        if stop {
+            return Ok(("first", fanone_vector::best_of(lists, depth)));
         }
         self.embed_more(query, query.views.len()).await?;
-        Ok("several")
+        if query.vectors.len() > 2 {
+            lists.push(self.nearest(&query.vectors[2..], depth).await?);
+        }
+        Ok(("several", fanone_vector::best_of(lists, depth)))
     }
 
     /// The `k` best pictures for the query's views, each by its best view; with the
@@ -427,10 +449,16 @@ impl<S: ImageStore, V: VectorStore> ImageService<S, V> {
         layout: Option<&QueryLayout>,
         k: usize,
     ) -> Result<Vec<Hit>> {
-        let mut hits = self.nearest(views, depth(layout, k)).await?;
-        let Some(layout) = layout else {
-            return Ok(hits);
-        };
+        let hits = self.nearest(views, depth(layout, k)).await?;
+        match layout {
+            Some(layout) => self.rerank(hits, layout).await,
+            None => Ok(hits),
+        }
+    }
+
+    /// `hits` re-scored by how well their stored colour layouts agree with the
+    /// query's, best first.
+    async fn rerank(&self, mut hits: Vec<Hit>, layout: &QueryLayout) -> Result<Vec<Hit>> {
         let ids: Vec<i64> = hits.iter().map(|h| h.id).collect();
         let stored = self.store.layouts(&ids).await?;
         for h in &mut hits {
