@@ -19,6 +19,16 @@ pub struct Jobs {
     tasks: Mutex<Vec<(&'static str, JoinHandle<()>)>>,
 }
 
+/// When the stop signal ends a job.
+#[derive(Clone, Copy)]
+enum Cut {
+    /// At once, wherever the job is waiting.
+    OnStop,
+    /// When the job returns (it watches [`Stop`] itself), or when the shutdown's grace
+    /// is over.
+    AfterGrace,
+}
+
 /// A job's view of the stop signal.
 #[derive(Clone)]
 pub struct Stop(watch::Receiver<bool>);
@@ -54,9 +64,19 @@ impl Jobs {
         Stop(self.stop.subscribe())
     }
 
-    /// Run `job` until it returns or the owner stops it. The job receives the stop
-    /// signal and should return soon after it fires; if it does not, shutdown aborts it.
+    /// Run `job` until it returns or the owner stops it. The stop signal ends it at
+    /// once, wherever it is waiting (the job also receives the signal, to end its own
+    /// work first if it wins the race). Work that must not be cut in the middle, such
+    /// as a database transaction, runs as [`Jobs::every`] runs its ticks.
     pub fn spawn<F, Fut>(&self, name: &'static str, job: F)
+    where
+        F: FnOnce(Stop) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.start(name, job, Cut::OnStop);
+    }
+
+    fn start<F, Fut>(&self, name: &'static str, job: F, cut: Cut)
     where
         F: FnOnce(Stop) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
@@ -67,12 +87,15 @@ impl Jobs {
             return;
         }
         let fut = job(stop.clone());
-        let handle = tokio::spawn(async move {
-            tokio::select! {
-                _ = fut => {}
-                _ = stop.stopped() => {}
-            }
-        });
+        let handle = match cut {
+            Cut::OnStop => tokio::spawn(async move {
+                tokio::select! {
+                    _ = fut => {}
+                    _ = stop.stopped() => {}
+                }
+            }),
+            Cut::AfterGrace => tokio::spawn(fut),
+        };
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         tasks.retain(|(_, h)| !h.is_finished());
         tasks.push((name, handle));
@@ -81,6 +104,12 @@ impl Jobs {
     /// Run `tick` every `every` (the first run after one interval) until stopped; a
     /// failed run is logged with the job's name and retried at the next tick. An
     /// interval of zero means the job is off and nothing is started.
+    ///
+    /// The stop signal ends the job between runs, never inside one: a run may be in a
+    /// database transaction, and a connection whose `BEGIN` is cut short goes back to
+    /// the pool with the transaction open on the server (later statements on it fail
+    /// with "transaction characteristics can't be changed", reads see an old
+    /// snapshot). Only a run that outlasts the shutdown's grace is aborted.
     pub fn every<F, Fut, T, E>(&self, name: &'static str, every: Duration, mut tick: F)
     where
         F: FnMut() -> Fut + Send + 'static,
@@ -91,16 +120,20 @@ impl Jobs {
             tracing::info!(job = name, "off (interval 0)");
             return;
         }
-        self.spawn(name, move |_| async move {
+        let job = move |mut stop: Stop| async move {
             let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                timer.tick().await;
+                tokio::select! {
+                    _ = timer.tick() => {}
+                    _ = stop.stopped() => return,
+                }
                 if let Err(e) = tick().await {
                     tracing::warn!(job = name, error = %e, "background job failed; will retry");
                 }
             }
-        });
+        };
+        self.start(name, job, Cut::AfterGrace);
     }
 
     /// How many jobs are running.
@@ -184,6 +217,35 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(55)).await;
         assert_eq!(runs.load(Ordering::SeqCst), 5);
         assert_eq!(jobs.running(), 1);
+    }
+
+    /// A run in progress when the owner stops finishes (it may be inside a database
+    /// transaction); no run starts after.
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_lets_a_run_in_progress_finish() {
+        let jobs = Jobs::new();
+        let (started, finished) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+        let (s, f) = (started.clone(), finished.clone());
+        jobs.every("slow", Duration::from_millis(10), move || {
+            let (s, f) = (s.clone(), f.clone());
+            async move {
+                s.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                f.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, String>(())
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(started.load(Ordering::SeqCst), 1, "inside the first run");
+        jobs.shutdown(Duration::from_secs(1)).await;
+        assert_eq!(
+            finished.load(Ordering::SeqCst),
+            1,
+            "the run was not cut short"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(started.load(Ordering::SeqCst), 1, "no run after shutdown");
+        assert_eq!(jobs.running(), 0);
     }
 
     #[tokio::test]
