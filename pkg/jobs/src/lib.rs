@@ -124,9 +124,12 @@ impl Jobs {
             let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
+                // stop first: after a long run the next tick is due at once, and an
+                // unbiased select would pick either
                 tokio::select! {
-                    _ = timer.tick() => {}
+                    biased;
                     _ = stop.stopped() => return,
+                    _ = timer.tick() => {}
                 }
                 if let Err(e) = tick().await {
                     tracing::warn!(job = name, error = %e, "background job failed; will retry");
