@@ -12,11 +12,15 @@
 #   like_list       GET /like/list of a user who liked 200 videos (spans every slot)
 #   bench/http/shards.sh [DURATION] [CONNS] [ROUNDS]
 # Output: build/bench/shards.csv (mode,round,route,rps,p99_ms,errors) and the chart
-# build/bench/shards.png; FANONE_BIN picks the binary.
+# build/bench/shards.png; FANONE_BIN picks the binary (bench/http/compare.sh sets it,
+# for before/after in cluster mode), FANONE_SHARDS_MODES the modes (default "1x1 2x2")
+# and FANONE_SHARDS_ROUTES the routes (default: all four, in the order above).
 set -euo pipefail
 duration=${1:-10s}
 conns=${2:-64}
 rounds=${3:-1}
+modes=${FANONE_SHARDS_MODES:-1x1 2x2}
+routes=" ${FANONE_SHARDS_ROUTES:-like_action comment_publish comment_list like_list} "
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 FANONE_BENCH_NO_START=1 source "$here/lib.sh"
 # shellcheck source=../cluster_lib.sh
@@ -32,6 +36,7 @@ read -r host port < <(hp=${FANONE_STACK_MYSQL_URL#*@}; hp=${hp%%/*}; echo "${hp%
 # wrk on both gateways at once with script $2 and path $3; appends a CSV row
 run() {
   local name=$1 script=$2 path=$3 i rps=0 p99=0 errs=0 r p e s
+  [[ $routes == *" $name "* ]] || return 0
   for i in 0 1; do
     # a script per gateway ($script.0, $script.1) when it writes: disjoint users
     s=$script; [ -f "$script.$i" ] && s=$script.$i
@@ -61,7 +66,7 @@ fresh_databases() {
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, release build, cluster (2 replicas, 2 gateways, etcd, MariaDB, Redis), wrk 2x$((conns / 2)) connections, $duration per route"
 for round in $(seq 1 "$rounds"); do
-  for mode in 1x1 2x2; do
+  for mode in $modes; do
     fresh_databases
     FANONE_CLUSTER_SHARDS=$mode scripts/cluster.sh up etcd >/dev/null
     echo "== growing tables $mode, round $round"

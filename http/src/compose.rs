@@ -1,10 +1,17 @@
 //! Answers that need several services, built with one batch call per service
 //! (DESIGN.md rule 1): never a call per list item.
 
-use std::collections::HashMap;
+use std::{
+    collections::{HashMap, HashSet},
+    future::Future,
+};
 
-use fanone_errno::{Result, from_rpc};
-use volo_gen::{base, interaction as irpc, user as urpc, video as vrpc};
+use fanone_errno::{Error, Result, from_rpc};
+use volo_gen::{
+    base, interaction as irpc,
+    user::{self as urpc, UserServiceClient},
+    video::{self as vrpc, VideoServiceClient},
+};
 
 use crate::{
     state::AppState,
@@ -80,26 +87,81 @@ pub async fn social_users(st: &AppState, ids: Vec<i64>) -> Result<Vec<SocialUser
     Ok(users.into_iter().map(SocialUserView::from).collect())
 }
 
-/// Whether a video exists (for routes that act on one).
+/// Whether a video exists (for routes that act on one: every like and comment asks).
+/// Concurrent checks share one `MGetVideos` call ([`Exists`]).
 pub async fn video_exists(st: &AppState, id: i64) -> Result<bool> {
-    let found = from_rpc(
-        st.video
-            .m_get_videos(vrpc::MGetVideosRequest {
-                video_ids: vec![id],
-            })
-            .await,
-    )?
-    .videos;
-    Ok(!found.is_empty())
+    st.videos_exist.call(id).await.map_err(batch_error)
 }
 
-/// Whether a user exists.
+/// Whether a user exists (every follow asks); concurrent checks share one
+/// `MGetUsers` call ([`Exists`]).
 pub async fn user_exists(st: &AppState, id: i64) -> Result<bool> {
-    let found = from_rpc(
-        st.user
-            .m_get_users(urpc::MGetUsersRequest { user_ids: vec![id] })
-            .await,
-    )?
-    .users;
-    Ok(!found.is_empty())
+    st.users_exist.call(id).await.map_err(batch_error)
+}
+
+/// Existence checks of single ids from concurrent requests, coalesced into one
+/// batch call of the owning service (`fanone_batch`): under load a like asks
+/// "does video 7 exist" thousands of times a second, and one `MGetVideos` answers
+/// the checks that arrived while the previous one ran. An idle gateway sends a
+/// check at once, alone.
+pub type Exists = fanone_batch::Coalescer<i64, bool, Error>;
+
+/// Ids per existence call (the services take up to 500).
+const EXISTS_BATCH: usize = 128;
+/// Existence calls in flight at once per service: one, so that checks arriving
+/// meanwhile wait for it and go together (two halved the batches for no gain).
+const EXISTS_IN_FLIGHT: usize = 1;
+
+/// [`Exists`] over the video service's `MGetVideos`.
+pub fn videos_exist(video: VideoServiceClient) -> Exists {
+    exists("video_exists", move |video_ids| {
+        let video = video.clone();
+        async move {
+            let req = vrpc::MGetVideosRequest { video_ids };
+            let found = from_rpc(video.m_get_videos(req).await)?.videos;
+            Ok(found.iter().map(|v| v.id).collect())
+        }
+    })
+}
+
+/// [`Exists`] over the user service's `MGetUsers`.
+pub fn users_exist(user: UserServiceClient) -> Exists {
+    exists("user_exists", move |user_ids| {
+        let user = user.clone();
+        async move {
+            let req = urpc::MGetUsersRequest { user_ids };
+            let found = from_rpc(user.m_get_users(req).await)?.users;
+            Ok(found.iter().map(|u| u.id).collect())
+        }
+    })
+}
+
+/// [`Exists`] over `lookup`, which gets distinct ids and returns the ones found.
+fn exists<F, Fut>(name: &'static str, lookup: F) -> Exists
+where
+    F: Fn(Vec<i64>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Vec<i64>>> + Send + 'static,
+{
+    fanone_batch::Coalescer::new(
+        name,
+        EXISTS_BATCH,
+        EXISTS_IN_FLIGHT,
+        move |ids: Vec<i64>| {
+            let mut distinct = ids.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let found = lookup(distinct);
+            async move {
+                let found: HashSet<i64> = found.await?.into_iter().collect();
+                Ok(ids.iter().map(|id| found.contains(id)).collect())
+            }
+        },
+    )
+}
+
+fn batch_error(e: fanone_batch::Error<Error>) -> Error {
+    match e {
+        fanone_batch::Error::Call(e) => e,
+        e @ fanone_batch::Error::NoAnswer(_) => Error::internal(e),
+    }
 }

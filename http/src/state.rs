@@ -55,6 +55,10 @@ pub struct AppState {
     pub social: SocialServiceClient,
     pub chat: ChatServiceClient,
     pub image: ImageServiceClient,
+    /// Existence checks of single videos and users, concurrent ones sharing one
+    /// batch call (`compose::video_exists`, `compose::user_exists`).
+    pub videos_exist: crate::compose::Exists,
+    pub users_exist: crate::compose::Exists,
     /// Where uploads announce stored images (for the image service's index).
     pub events: fanone_events::EventBus,
     pub jwt: Jwt,
@@ -98,9 +102,13 @@ impl AppState {
         events: fanone_events::EventBus,
     ) -> Self {
         let client_backoff = limits.client_backoff;
+        let user = rpc.client(UserServiceClientBuilder::new("user"));
+        let video = rpc.client(VideoServiceClientBuilder::new("video"));
         Self {
-            user: rpc.client(UserServiceClientBuilder::new("user")),
-            video: rpc.client(VideoServiceClientBuilder::new("video")),
+            videos_exist: crate::compose::videos_exist(video.clone()),
+            users_exist: crate::compose::users_exist(user.clone()),
+            user,
+            video,
             interaction: rpc.client(InteractionServiceClientBuilder::new("interaction")),
             social: rpc.client(SocialServiceClientBuilder::new("social")),
             chat: rpc.client(ChatServiceClientBuilder::new("chat")),

@@ -18,7 +18,9 @@
 //!   (a marker that reads treat as a miss and fills cannot overwrite) for `hold`, so
 //!   a read that loaded the old row just before the write cannot put it back. An
 //!   invalidation that fails (Redis unreachable) is kept and retried before the next
-//!   use of the cache.
+//!   use of the cache. Concurrent invalidations of one cache share one backend call
+//!   (`fanone_batch`: under load every like holds its video's counts, and one
+//!   pipeline holds the keys of all the likes answered together).
 
 pub mod backend;
 
@@ -91,6 +93,15 @@ impl Caches {
     /// configured lifetime: for values allowed to lag by at most that (counts).
     pub fn cache_with_ttl<T>(&self, name: &'static str, ttl: Duration) -> Cache<T> {
         let cfg = self.1.as_deref().cloned().unwrap_or_default();
+        let holds = self.0.clone().map(|backend| {
+            Arc::new(Holds {
+                name,
+                backend,
+                hold: Duration::from_millis(cfg.hold_ms.max(1)),
+                unheld: Mutex::new(HashSet::new()),
+                has_unheld: AtomicBool::new(false),
+            })
+        });
         Cache {
             inner: Arc::new(Inner {
                 backend: self.0.clone(),
@@ -98,10 +109,8 @@ impl Caches {
                 ttl: ttl.max(Duration::from_millis(1)),
                 jitter_pct: cfg.ttl_jitter_pct.min(100),
                 absent_ttl: Duration::from_secs(cfg.absent_ttl_secs),
-                hold: Duration::from_millis(cfg.hold_ms.max(1)),
                 flights: Mutex::new(HashMap::new()),
-                unheld: Mutex::new(HashSet::new()),
-                has_unheld: AtomicBool::new(false),
+                holding: holds.map(|h| (h.clone(), h.coalescer())),
             }),
         }
     }
@@ -137,11 +146,65 @@ struct Inner<T> {
     ttl: Duration,
     jitter_pct: u64,
     absent_ttl: Duration,
-    hold: Duration,
     flights: Mutex<HashMap<i64, Flight<T>>>,
+    /// Invalidations (with a backend): the holds, and the coalescer that sends
+    /// concurrent ones together.
+    holding: Option<(Arc<Holds>, HoldKeys)>,
+}
+
+/// Concurrent invalidations of one cache, coalesced: each key is one item, the batch
+/// one `hold_many`. It never fails (a refused hold is kept for a retry).
+type HoldKeys = fanone_batch::Coalescer<String, (), std::convert::Infallible>;
+
+/// Holding keys of one cache: the marker writes, and the ones the backend refused.
+struct Holds {
+    name: &'static str,
+    backend: Arc<AnyBackend>,
+    hold: Duration,
     /// Invalidations the backend refused (unreachable); retried before the next use.
     unheld: Mutex<HashSet<String>>,
     has_unheld: AtomicBool,
+}
+
+/// Most keys held in one backend call.
+const HOLD_BATCH: usize = 512;
+
+impl Holds {
+    fn coalescer(self: &Arc<Self>) -> HoldKeys {
+        let holds = self.clone();
+        fanone_batch::Coalescer::new(self.name, HOLD_BATCH, 1, move |keys: Vec<String>| {
+            let holds = holds.clone();
+            async move {
+                let n = keys.len();
+                holds.hold(keys).await;
+                Ok(vec![(); n])
+            }
+        })
+    }
+
+    async fn hold(&self, keys: Vec<String>) {
+        if let Err(e) = self.backend.hold_many(&keys, &[HOLD], self.hold).await {
+            tracing::warn!(cache = self.name, keys = keys.len(), error = %e,
+                "cache invalidation failed; retrying before the next read");
+            metrics::counter!("fanone_cache_requests_total", "cache" => self.name, "result" => "error")
+                .increment(1);
+            let mut unheld = self.unheld.lock().unwrap_or_else(|p| p.into_inner());
+            unheld.extend(keys);
+            self.has_unheld.store(true, Ordering::Release);
+        }
+    }
+
+    async fn retry(&self) {
+        if !self.has_unheld.load(Ordering::Acquire) {
+            return;
+        }
+        let keys: Vec<String> = {
+            let mut unheld = self.unheld.lock().unwrap_or_else(|p| p.into_inner());
+            self.has_unheld.store(false, Ordering::Release);
+            unheld.drain().collect()
+        };
+        self.hold(keys).await;
+    }
 }
 
 impl<T> Cache<T>
@@ -165,7 +228,9 @@ where
         let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        self.retry_holds(backend).await;
+        if let Some((holds, _)) = &inner.holding {
+            holds.retry().await;
+        }
 
         let mut out = HashMap::with_capacity(ids.len());
         let keys: Vec<String> = ids.iter().map(|id| self.key(*id)).collect();
@@ -260,38 +325,19 @@ where
 
     /// The cached values of `ids` changed (or are about to): hold their keys for
     /// `hold`, so reads go to the database and no older value is filled back. Call
-    /// it after the write commits. Never fails: an unreachable backend is retried.
+    /// it after the write commits; it returns once the keys are held (concurrent
+    /// calls share one backend call). Never fails: an unreachable backend is retried.
     pub async fn invalidate(&self, ids: &[i64]) {
-        let Some(backend) = self.inner.backend.as_deref() else {
+        let Some((_, coalescer)) = &self.inner.holding else {
             return;
         };
-        let keys: Vec<String> = ids.iter().map(|id| self.key(*id)).collect();
-        self.hold(backend, keys).await;
-    }
-
-    async fn hold(&self, backend: &AnyBackend, keys: Vec<String>) {
-        let inner = &*self.inner;
-        if let Err(e) = backend.hold_many(&keys, &[HOLD], inner.hold).await {
-            tracing::warn!(cache = inner.name, keys = keys.len(), error = %e,
-                "cache invalidation failed; retrying before the next read");
-            self.count("error", 1);
-            let mut unheld = inner.unheld.lock().unwrap_or_else(|p| p.into_inner());
-            unheld.extend(keys);
-            inner.has_unheld.store(true, Ordering::Release);
+        let held = ids.iter().map(|id| coalescer.call(self.key(*id)));
+        // Infallible: a refused hold is kept for a retry, not an error
+        for r in futures::future::join_all(held).await {
+            if let Err(e) = r {
+                tracing::error!(cache = self.inner.name, error = %e, "cache invalidation lost");
+            }
         }
-    }
-
-    async fn retry_holds(&self, backend: &AnyBackend) {
-        let inner = &*self.inner;
-        if !inner.has_unheld.load(Ordering::Acquire) {
-            return;
-        }
-        let keys: Vec<String> = {
-            let mut unheld = inner.unheld.lock().unwrap_or_else(|p| p.into_inner());
-            inner.has_unheld.store(false, Ordering::Release);
-            unheld.drain().collect()
-        };
-        self.hold(backend, keys).await;
     }
 
     fn join_flights(&self, missing: &[i64]) -> (Lead<'_, T>, Vec<(i64, Flight<T>)>) {

@@ -116,6 +116,38 @@ async fn rules(caches: Caches) {
     );
 }
 
+/// 200 writers invalidating at once (they share backend calls): when each returns,
+/// its own id is held, so its next read loads the new row.
+async fn concurrent_invalidations(caches: Caches) {
+    let c: Cache<String> = caches.cache("test:holds");
+    let db = Db::default();
+    db.rows
+        .lock()
+        .await
+        .extend((1..=200).map(|i| (i, format!("old {i}"))));
+    assert_eq!(
+        get(&c, &db, &(1..=200).collect::<Vec<_>>()).await.len(),
+        200
+    );
+    assert_eq!(db.loads(), 1);
+    let writers: Vec<_> = (1..=200i64)
+        .map(|i| {
+            let (c, db) = (c.clone(), db.clone());
+            tokio::spawn(async move {
+                db.rows.lock().await.insert(i, format!("new {i}"));
+                c.invalidate(&[i]).await;
+                get(&c, &db, &[i]).await.remove(&i)
+            })
+        })
+        .collect();
+    for (i, w) in (1..=200i64).zip(writers) {
+        assert_eq!(
+            w.await.unwrap().as_deref(),
+            Some(format!("new {i}").as_str())
+        );
+    }
+}
+
 /// 100 concurrent misses of one id: one load, 100 answers.
 async fn stampede(caches: Caches) {
     let c: Cache<String> = caches.cache("test:stampede");
@@ -167,6 +199,7 @@ async fn failing_loader(caches: Caches) {
 #[tokio::test]
 async fn local_backend() {
     rules(Caches::local(&cfg())).await;
+    concurrent_invalidations(Caches::local(&cfg())).await;
     stampede(Caches::local(&cfg())).await;
     failing_loader(Caches::local(&cfg())).await;
 }
@@ -178,6 +211,7 @@ async fn redis_backend() {
     };
     let r = redis(&server).await;
     rules(Caches::redis(r.clone(), &cfg())).await;
+    concurrent_invalidations(Caches::redis(r.clone(), &cfg())).await;
     stampede(Caches::redis(r.clone(), &cfg())).await;
     failing_loader(Caches::redis(r, &cfg())).await;
 }

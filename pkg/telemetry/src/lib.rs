@@ -18,6 +18,8 @@ pub mod outcome;
 pub mod profile;
 pub mod trace;
 
+use std::io::IsTerminal as _;
+
 use std::sync::OnceLock;
 
 use fanone_config::TelemetryConfig;
@@ -67,7 +69,9 @@ pub fn init(cfg: &TelemetryConfig, component: &str) -> Telemetry {
             .with_filter(filter)
             .boxed()
     } else {
+        // colours for a terminal only: a log file or collector gets plain text
         fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr)
             .with_filter(filter)
             .boxed()
