@@ -554,3 +554,49 @@ async fn interaction_service_on_mariadb_in_its_own_process() {
     assert_eq!(delete_comment(&app, &bt, &c).await, 10000);
     assert_eq!(counts(&app, &alice, &v).await, (1, 0));
 }
+
+/// Likes from many users at once, on real and unknown videos in turn: their existence
+/// checks are coalesced into shared `MGetVideos` calls (`compose::video_exists`), and
+/// each request still gets its own answer — 10000 for a real video, 10007 for an
+/// unknown one — and the counts are exact.
+#[tokio::test]
+async fn concurrent_likes_each_get_their_own_answer() {
+    let app = Fanone::start(BIN).await;
+    let (alice, at) = app.user("alice").await;
+    let videos = [
+        app.publish_video(&alice, &at, "one").await,
+        app.publish_video(&alice, &at, "two").await,
+    ];
+    let mut fans = Vec::new();
+    for i in 0..24 {
+        fans.push(app.user(&format!("fan{i}")).await.1);
+    }
+    let unknown = ["987654321", "987654322"];
+    // (expected code, video) per request: each fan likes a real and an unknown video
+    let asks: Vec<(i64, &str, &Tokens)> = fans
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| {
+            [
+                (10000, videos[i % 2].as_str(), t),
+                (10007, unknown[i % 2], t),
+            ]
+        })
+        .collect();
+    let app = &app;
+    let likes = asks.iter().map(|&(want, video, t)| async move {
+        (
+            want,
+            like(app, t, &[("video_id", video), ("action_type", "1")]).await,
+        )
+    });
+    let answers = futures::future::join_all(likes).await;
+    assert_eq!(answers.len(), 48);
+    for (want, got) in answers {
+        assert_eq!(got, want, "a like got another request's answer");
+    }
+    for v in &videos {
+        let (liked, _) = counts(app, &alice, v).await;
+        assert_eq!(liked, 12, "likes of {v}");
+    }
+}

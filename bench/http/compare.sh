@@ -10,19 +10,20 @@
 # p99_ms,errors rows (mode: FANONE_COMPARE_LABELS, default "before after") and draws
 # file.png from them (plot_modes.py; title FANONE_COMPARE_TITLE).
 set -euo pipefail
-cd "$(dirname "$0")"
 [ $# -ge 4 ] || { echo "usage: $0 BEFORE_BIN AFTER_BIN ROUNDS SCRIPT [ARGS...]" >&2; exit 2; }
-before=$(realpath "$1")
-after=$(realpath "$2")
+# relative paths (binaries, CSV) are relative to where the command was run
+before=$(realpath -m "$1")
+after=$(realpath -m "$2")
+csv=${FANONE_COMPARE_CSV:+$(realpath -m "$FANONE_COMPARE_CSV")}
+cd "$(dirname "$0")"
 rounds=$3
 script=$4
 shift 4
 for bin in "$before" "$after"; do
   [ -x "$bin" ] || { echo "compare: no executable $bin" >&2; exit 2; }
 done
-csv=${FANONE_COMPARE_CSV:-}
 read -r -a labels <<<"${FANONE_COMPARE_LABELS:-before after}"
-[ -z "$csv" ] || { csv=$(realpath -m "$csv"); mkdir -p "$(dirname "$csv")"; echo "mode,round,route,rps,p99_ms,errors" >"$csv"; }
+[ -z "$csv" ] || { mkdir -p "$(dirname "$csv")"; echo "mode,round,route,rps,p99_ms,errors" >"$csv"; }
 echo "# compare: before $before ($(stat -c %y "$before" | cut -d. -f1))"
 echo "#          after  $after ($(stat -c %y "$after" | cut -d. -f1))"
 for r in $(seq 1 "$rounds"); do

@@ -18,6 +18,11 @@ pub const LATENCY_BUCKETS: [f64; 15] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+/// Histogram buckets of every `*_items` metric (how many items went together).
+pub const ITEM_BUCKETS: [f64; 11] = [
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+
 type Collector = Box<dyn Fn() + Send + Sync>;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -30,6 +35,7 @@ pub fn install() {
     }
     let built = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS)
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_items".into()), &ITEM_BUCKETS))
         .and_then(|b| b.install_recorder());
     match built {
         Ok(handle) => {
@@ -250,6 +256,11 @@ pub const METRICS: &[(&str, Kind, &str)] = &[
         "fanone_cache_requests_total",
         Kind::Counter,
         "Cache reads by cache and result (hit, miss).",
+    ),
+    (
+        "fanone_batch_items",
+        Kind::Histogram,
+        "Items per coalesced batch call, by batch (video_exists, user_exists, a cache's holds).",
     ),
     (
         "fanone_video_popular_size",
