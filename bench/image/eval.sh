@@ -5,7 +5,8 @@
 #   bench/image/eval.sh [flat|milvus] [DATA] [extra NAME=VALUE env ...]
 # DATA defaults to bench/image/hard; FANONE_BIN to target/release/fanone.
 # milvus: starts Milvus Lite with scripts/milvus.sh (installed from PyPI on first use).
-# Per-query results: DATA/results-<store>.csv; the table is printed as markdown.
+# Per-query results: DATA/results-<store>.csv; the table is printed as markdown; the
+# service's stage histograms (fanone_image_*) at the end: DATA/metrics-<store>.txt.
 # FANONE_EVAL_SEED=N first fills the index with N synthetic pictures (random unit
 # vectors, rpc/image/examples/seed.rs), to measure at a given index size (e.g.
 # 8632 + the 1,368 uploads = 10k); they never match a real picture.
@@ -47,3 +48,8 @@ echo "# $(date -u +%FT%TZ) $(nproc) cores, $bin, store=$store, $seed synthetic p
 "$py" bench/image/eval_http.py --gateway "$gateway" --data "$datadir" \
   --out "$datadir/results-$store.csv" --verify bases --markdown \
   --query-concurrency "${FANONE_EVAL_CLIENTS:-1}"
+# the service's own stage histograms (decode, infer, vector search) of this run
+admin=$(sed -n 's/^FANONE_READY .*admin=\([^ ]*\).*$/\1/p' "$log" | head -n1)
+if [ -n "$admin" ] && curl -sf "$admin/metrics" | grep '^fanone_image_' >"$datadir/metrics-$store.txt"; then
+  echo "stage histograms: $datadir/metrics-$store.txt" >&2
+fi
