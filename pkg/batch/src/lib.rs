@@ -14,7 +14,8 @@
 //!   in order — or the batch's error.
 //! - **Cancellation-safe.** Batches are sent by a task of their own, so a caller
 //!   that goes away (its request cancelled) does not cancel the others' call; its
-//!   answer is dropped.
+//!   answer is dropped. A batch function that panics fails its batch and what is
+//!   queued behind it ([`Error::NoAnswer`]), never leaves a caller waiting.
 //!
 //! Used where a hot path makes one-item calls of a batch API: the gateway's
 //! existence checks (`MGetVideos` / `MGetUsers` with one id) and the cache's
@@ -125,14 +126,52 @@ impl<K, V, E> Inner<K, V, E> {
     }
 }
 
+/// A running sender. It leaves the in-flight count under the queue's lock when it
+/// finds the queue empty. If instead it is dropped mid-way — the batch function
+/// panicked or its task was aborted — it leaves the count then, and if it was the
+/// last sender it fails what is still queued, rather than leave those callers
+/// waiting for a sender that will never come (later calls start a new one).
+struct Sender<K, V, E> {
+    inner: Arc<Inner<K, V, E>>,
+    finished: bool,
+}
+
+impl<K, V, E> Drop for Sender<K, V, E> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let orphans: Vec<_> = {
+            let mut state = self.inner.lock();
+            state.in_flight -= 1;
+            if state.in_flight == 0 {
+                state.queue.drain(..).collect()
+            } else {
+                Vec::new()
+            }
+        };
+        for (_, tx) in orphans {
+            let _ = tx.send(Err(Error::NoAnswer(self.inner.name)));
+        }
+    }
+}
+
 /// One sender: takes what is queued (up to `max_batch`), calls, answers, and goes
 /// on until the queue is empty.
 async fn send_batches<K, V, E: Clone>(inner: Arc<Inner<K, V, E>>) {
+    let mut sender = Sender {
+        inner,
+        finished: false,
+    };
     loop {
+        let inner = &sender.inner;
         let batch: Vec<_> = {
             let mut state = inner.lock();
             if state.queue.is_empty() {
+                // under the lock: a caller queueing now sees this sender gone
                 state.in_flight -= 1;
+                drop(state);
+                sender.finished = true;
                 return;
             }
             let n = state.queue.len().min(inner.max_batch);

@@ -156,3 +156,37 @@ async fn a_batch_function_that_answers_too_few_items_is_an_error_not_a_hang() {
         Coalescer::new("short", 8, 1, |_items: Vec<u32>| async { Ok(vec![]) });
     assert!(matches!(c.call(1).await, Err(Error::NoAnswer("short"))));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_batch_function_fails_its_callers_and_leaves_no_one_waiting() {
+    let c: Coalescer<u32, u32, String> =
+        Coalescer::new("panics", 64, 1, |items: Vec<u32>| async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            assert!(!items.contains(&UNLUCKY), "a bug in the batch function");
+            Ok(items)
+        });
+    let first = tokio::spawn({
+        let c = c.clone();
+        async move { c.call(UNLUCKY).await }
+    });
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    // queued behind the call that will panic
+    let queued = tokio::spawn({
+        let c = c.clone();
+        async move { c.call(7).await }
+    });
+    assert!(matches!(
+        first.await.unwrap(),
+        Err(Error::NoAnswer("panics"))
+    ));
+    let queued = tokio::time::timeout(Duration::from_secs(5), queued)
+        .await
+        .expect("a queued caller is answered, not left waiting")
+        .unwrap();
+    assert!(matches!(queued, Err(Error::NoAnswer("panics"))));
+    assert_eq!(
+        c.call(8).await.unwrap(),
+        8,
+        "later calls start a new sender"
+    );
+}
