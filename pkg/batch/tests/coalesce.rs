@@ -33,6 +33,14 @@ fn doubler(
     (c, seen)
 }
 
+type Answer = Result<u32, Error<String>>;
+
+/// `c.call(item)` in a task of its own (a request of its own).
+fn call_in_task(c: &Coalescer<u32, u32, String>, item: u32) -> tokio::task::JoinHandle<Answer> {
+    let c = c.clone();
+    tokio::spawn(async move { c.call(item).await })
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_idle_coalescer_sends_at_once_and_alone() {
     let (c, seen) = doubler(Duration::from_millis(10), 64, 1);
@@ -49,16 +57,12 @@ async fn an_idle_coalescer_sends_at_once_and_alone() {
 #[tokio::test(start_paused = true)]
 async fn callers_arriving_during_a_call_share_the_next_one() {
     let (c, seen) = doubler(Duration::from_millis(10), 64, 1);
-    let spawn = |i: u32| {
-        let c = c.clone();
-        tokio::spawn(async move { (i, c.call(i).await) })
-    };
-    let mut calls = vec![spawn(0)];
+    let mut calls = vec![call_in_task(&c, 0)];
     // the first call is under way (1 ms into its 10) when the others arrive
     tokio::time::sleep(Duration::from_millis(1)).await;
-    calls.extend((1..100u32).map(spawn));
-    for call in calls {
-        let (i, answer) = call.await.unwrap();
+    calls.extend((1..100u32).map(|i| call_in_task(&c, i)));
+    for (i, call) in (0u32..).zip(calls) {
+        let answer = call.await.unwrap();
         assert_eq!(answer.unwrap(), i * 2, "each caller gets its own answer");
     }
     let batches = seen.lock().unwrap().clone();
@@ -93,12 +97,7 @@ async fn at_most_max_in_flight_calls_run_at_once() {
             Ok(items)
         }
     });
-    let calls: Vec<_> = (0..40u32)
-        .map(|i| {
-            let c = c.clone();
-            tokio::spawn(async move { c.call(i).await })
-        })
-        .collect();
+    let calls: Vec<_> = (0..40u32).map(|i| call_in_task(&c, i)).collect();
     for (i, call) in calls.into_iter().enumerate() {
         assert_eq!(call.await.unwrap().unwrap(), i as u32);
     }
@@ -108,20 +107,11 @@ async fn at_most_max_in_flight_calls_run_at_once() {
 #[tokio::test(start_paused = true)]
 async fn a_failed_batch_fails_each_of_its_callers_and_not_the_next() {
     let (c, _) = doubler(Duration::from_millis(10), 64, 1);
-    let first = tokio::spawn({
-        let c = c.clone();
-        async move { c.call(1).await }
-    });
+    let first = call_in_task(&c, 1);
     tokio::task::yield_now().await;
     // these two queue behind the first call and go together: UNLUCKY fails them both
-    let a = tokio::spawn({
-        let c = c.clone();
-        async move { c.call(UNLUCKY).await }
-    });
-    let b = tokio::spawn({
-        let c = c.clone();
-        async move { c.call(2).await }
-    });
+    let a = call_in_task(&c, UNLUCKY);
+    let b = call_in_task(&c, 2);
     assert_eq!(first.await.unwrap().unwrap(), 2);
     assert!(matches!(a.await.unwrap(), Err(Error::Call(e)) if e == "unlucky"));
     assert!(matches!(b.await.unwrap(), Err(Error::Call(e)) if e == "unlucky"));
@@ -135,15 +125,9 @@ async fn a_failed_batch_fails_each_of_its_callers_and_not_the_next() {
 #[tokio::test(start_paused = true)]
 async fn a_caller_that_goes_away_does_not_cancel_the_others() {
     let (c, seen) = doubler(Duration::from_millis(10), 64, 1);
-    let leader = tokio::spawn({
-        let c = c.clone();
-        async move { c.call(1).await }
-    });
+    let leader = call_in_task(&c, 1);
     tokio::task::yield_now().await;
-    let other = tokio::spawn({
-        let c = c.clone();
-        async move { c.call(2).await }
-    });
+    let other = call_in_task(&c, 2);
     tokio::task::yield_now().await;
     leader.abort(); // the first caller's request is cancelled mid-call
     assert_eq!(other.await.unwrap().unwrap(), 4);
@@ -165,16 +149,10 @@ async fn a_panicking_batch_function_fails_its_callers_and_leaves_no_one_waiting(
             assert!(!items.contains(&UNLUCKY), "a bug in the batch function");
             Ok(items)
         });
-    let first = tokio::spawn({
-        let c = c.clone();
-        async move { c.call(UNLUCKY).await }
-    });
+    let first = call_in_task(&c, UNLUCKY);
     tokio::time::sleep(Duration::from_millis(1)).await;
     // queued behind the call that will panic
-    let queued = tokio::spawn({
-        let c = c.clone();
-        async move { c.call(7).await }
-    });
+    let queued = call_in_task(&c, 7);
     assert!(matches!(
         first.await.unwrap(),
         Err(Error::NoAnswer("panics"))

@@ -186,8 +186,7 @@ impl Holds {
         if let Err(e) = self.backend.hold_many(&keys, &[HOLD], self.hold).await {
             tracing::warn!(cache = self.name, keys = keys.len(), error = %e,
                 "cache invalidation failed; retrying before the next read");
-            metrics::counter!("fanone_cache_requests_total", "cache" => self.name, "result" => "error")
-                .increment(1);
+            count(self.name, "error", 1);
             let mut unheld = self.unheld.lock().unwrap_or_else(|p| p.into_inner());
             unheld.extend(keys);
             self.has_unheld.store(true, Ordering::Release);
@@ -379,10 +378,15 @@ where
     }
 
     fn count(&self, result: &'static str, n: u64) {
-        if n > 0 {
-            metrics::counter!("fanone_cache_requests_total", "cache" => self.inner.name, "result" => result)
-                .increment(n);
-        }
+        count(self.inner.name, result, n);
+    }
+}
+
+/// `fanone_cache_requests_total` of cache `name`.
+fn count(name: &'static str, result: &'static str, n: u64) {
+    if n > 0 {
+        metrics::counter!("fanone_cache_requests_total", "cache" => name, "result" => result)
+            .increment(n);
     }
 }
 

@@ -18,9 +18,7 @@ pub mod outcome;
 pub mod profile;
 pub mod trace;
 
-use std::io::IsTerminal as _;
-
-use std::sync::OnceLock;
+use std::{io::IsTerminal as _, sync::OnceLock};
 
 use fanone_config::TelemetryConfig;
 use tracing_subscriber::{EnvFilter, Layer, Registry, filter::Targets, fmt, prelude::*, reload};
