@@ -106,7 +106,8 @@ for t in string.gmatch("$tokens", "%S+") do tokens[#tokens + 1] = t end
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 ok, other = 0, 0
-local n = 0
+-- n counts from 0, so every (user, video) pair is liked before it is cancelled
+local n = -1
 request = function()
   n = n + 1
   local tok = tokens[(n % #tokens) + 1]

@@ -14,10 +14,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqliteTransactionMode, Statement,
-    TransactionOptions, TransactionTrait, Value,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, Value};
 use sea_orm_migration::prelude::*;
 
 /// Largest number of rows written by one statement.
@@ -168,17 +165,13 @@ impl Counters {
 
     async fn settle_once(&self) -> Result<u64, DbErr> {
         let backend = self.backend();
-        // SQLite: take the write lock up front (waiting out the busy timeout). A
-        // deferred transaction that reads and then writes fails at once with
-        // "database is locked" whenever another writer is active.
-        let txn = self
-            .db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: (backend == DbBackend::Sqlite)
-                    .then_some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await?;
+        // SQLite: take the write lock up front (a deferred transaction that reads and
+        // then writes fails at once with "database is locked" whenever another writer
+        // is active). MySQL: REPEATABLE READ, so the `FOR UPDATE` below holds the gaps
+        // of `id <= max` too: a multi-row append whose ids were handed out before
+        // `max` was read may still be inserting rows below it, and without the gap
+        // locks those rows would be deleted below without having been folded.
+        let txn = fanone_db::begin_range_locked(&self.db).await?;
         // MySQL: lock the events we fold so a concurrent settler (another instance)
         // waits and then sees them gone. SQLite has a single writer anyway.
         let lock = if backend == DbBackend::MySql {

@@ -2,6 +2,7 @@
 //! (`sqlite://file?mode=rwc` standalone, `mysql://...` for MariaDB/MySQL/TiDB),
 //! and each service brings its own migrator.
 
+mod mysql;
 mod sqlite;
 
 use std::time::Duration;
@@ -35,6 +36,8 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .sqlx_logging(false);
     if is_sqlite {
         sqlite::configure(&mut opts);
+    } else {
+        mysql::configure(&mut opts);
     }
     let db = Database::connect(opts).await?;
     tracing::info!(backend = ?db.get_database_backend(), "database connected");
@@ -44,12 +47,31 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
 
 /// A write transaction. On SQLite `BEGIN IMMEDIATE`: the write lock is taken up
 /// front, so writers queue (instead of failing on a lock upgrade) and every read
-/// inside sees the latest data. On MySQL READ COMMITTED: locking reads (`FOR UPDATE`)
-/// see the latest committed row and hold it until commit, without gap locks.
+/// inside sees the latest data. On MySQL a plain `BEGIN` in the session's READ
+/// COMMITTED (every connection of [`connect`] starts in it, `mysql.rs`): locking
+/// reads (`FOR UPDATE`) see the latest committed row and hold it until commit,
+/// without gap locks. One round trip per transaction fewer than a `SET TRANSACTION
+/// ISOLATION LEVEL` before each `BEGIN`.
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     let opts = match db.get_database_backend() {
+        DbBackend::Sqlite => TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        },
+        _ => TransactionOptions::default(),
+    };
+    db.begin_with_options(opts).await
+}
+
+/// A transaction whose range reads must hold the gaps between rows too: on MySQL
+/// REPEATABLE READ for this one transaction (next-key locks: a `FOR UPDATE` over
+/// `id <= ?` keeps rows from being inserted into the range until commit), on SQLite
+/// `BEGIN IMMEDIATE` (one writer at a time holds every range anyway). One round trip
+/// more than [`begin_write`] on MySQL; for background jobs such as the counter settle.
+pub async fn begin_range_locked(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let opts = match db.get_database_backend() {
         DbBackend::MySql => TransactionOptions {
-            isolation_level: Some(IsolationLevel::ReadCommitted),
+            isolation_level: Some(IsolationLevel::RepeatableRead),
             ..Default::default()
         },
         _ => TransactionOptions {

@@ -24,17 +24,20 @@ use sea_orm::{
 
 /// WAL (readers never block the writer), `synchronous=NORMAL` (in WAL: a commit is
 /// durable across a process crash, and across power loss once checkpointed — see
-/// `docs/data.md`), a 5 s busy timeout, foreign keys on, stable query plans.
+/// `docs/data.md`), a 5 s busy timeout, foreign keys on, stable query plans, and no
+/// ping on checkout (a file cannot hang up; sqlx's ping is a trip to the connection's
+/// worker thread and back before every query).
 pub(crate) fn configure(opts: &mut ConnectOptions) {
-    opts.map_sqlx_sqlite_opts(|o| {
-        o.journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true)
-    })
-    .map_sqlx_sqlite_pool_opts(|p| {
-        p.after_connect(|conn, _meta| Box::pin(async move { stable_query_plans(conn).await }))
-    });
+    opts.test_before_acquire(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+        })
+        .map_sqlx_sqlite_pool_opts(|p| {
+            p.after_connect(|conn, _meta| Box::pin(async move { stable_query_plans(conn).await }))
+        });
 }
 
 async fn stable_query_plans(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {

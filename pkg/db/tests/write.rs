@@ -1,6 +1,8 @@
 //! `write!` on a real MariaDB: a transaction InnoDB picks as a deadlock victim runs
 //! again and commits; other failures are answered at once.
 
+mod common;
+
 use std::sync::{
     Arc,
     atomic::{AtomicU32, Ordering},
@@ -9,18 +11,6 @@ use std::sync::{
 use fanone_db::Transient;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, Statement};
 use tokio::sync::Barrier;
-
-async fn table(prefix: &str) -> Option<DatabaseConnection> {
-    let url = fanone_testkit::mysql_database(prefix).await?;
-    let db = fanone_db::connect(&url).await.expect("connect");
-    db.execute_unprepared("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)")
-        .await
-        .expect("create");
-    db.execute_unprepared("INSERT INTO t VALUES (1, 0), (2, 0)")
-        .await
-        .expect("rows");
-    Some(db)
-}
 
 async fn bump(txn: &DatabaseTransaction, id: i64) -> Result<(), DbErr> {
     txn.execute_raw(Statement::from_sql_and_values(
@@ -64,7 +54,7 @@ async fn crossing(
 /// them; `write!` runs it again, and both commit exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deadlock_victim_runs_again_and_commits() {
-    let Some(db) = table("fanone_db_write").await else {
+    let Some(db) = common::table("fanone_db_write", &[1, 2]).await else {
         return;
     };
     let meet = Arc::new(Barrier::new(2));
@@ -95,7 +85,7 @@ async fn a_deadlock_victim_runs_again_and_commits() {
 /// `write!` answers it after one run, rolled back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_giving_up_is_transient() {
-    let Some(db) = table("fanone_db_transient").await else {
+    let Some(db) = common::table("fanone_db_transient", &[1, 2]).await else {
         return;
     };
     let meet = Arc::new(Barrier::new(2));

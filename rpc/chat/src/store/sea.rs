@@ -10,7 +10,6 @@ use fanone_shard::{Place, Shard, Shards};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -139,16 +138,11 @@ impl ChatStore for SeaChatStore {
         now: i64,
     ) -> Result<Vec<MessageRecord>, StoreError> {
         let shard = self.shards.of(to);
-        // SQLite: take the write lock up front (BEGIN IMMEDIATE), so two concurrent
-        // takers queue instead of failing on upgrade. MySQL: FOR UPDATE locks the rows
-        // read, so a concurrent taker waits and then finds them read.
-        let txn = shard
-            .db()
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await?;
+        // A write transaction (SQLite: the write lock up front, so two concurrent
+        // takers queue instead of failing on upgrade). MySQL: FOR UPDATE locks the rows
+        // read, so a concurrent taker waits and then, reading the rows' latest
+        // versions, skips the ones now read.
+        let txn = fanone_db::begin_write(shard.db()).await?;
         let mut q = entity::Entity::find()
             .on(shard)
             .filter(entity::Column::ToUserId.eq(to))
