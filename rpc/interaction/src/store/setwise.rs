@@ -133,6 +133,15 @@ fn placeholders(n: usize, one: &str) -> String {
     vec![one; n].join(", ")
 }
 
+/// A condition matching any of `n` like keys ([`key_values`]: three values each),
+/// spelled as equalities joined by `OR`, not as `(user_id, kind, target_id) IN (...)`:
+/// MariaDB 10.11 runs a `DELETE` whose row-constructor `IN` holds a single key as a
+/// full table scan (with two keys or more it uses the primary key). Every batch with
+/// one unlike in it read the whole likes table, inside the writer's transaction.
+fn any_key(n: usize) -> String {
+    vec!["(user_id = ? AND kind = ? AND target_id = ?)"; n].join(" OR ")
+}
+
 async fn live_comments(
     txn: &DatabaseTransaction,
     table: &str,
@@ -175,9 +184,8 @@ async fn existing_likes(
     let mut found = HashSet::new();
     for chunk in keys.chunks(CHUNK) {
         let sql = format!(
-            "SELECT user_id, kind, target_id FROM {table} \
-             WHERE (user_id, kind, target_id) IN ({})",
-            placeholders(chunk.len(), "(?, ?, ?)")
+            "SELECT user_id, kind, target_id FROM {table} WHERE {}",
+            any_key(chunk.len())
         );
         for row in txn
             .query_all_raw(Statement::from_sql_and_values(
@@ -200,10 +208,7 @@ async fn existing_likes(
 /// `false` when fewer rows went than were read (someone else removed one meanwhile).
 async fn delete_likes(txn: &DatabaseTransaction, table: &str, keys: &[Key]) -> Result<bool, DbErr> {
     for chunk in keys.chunks(CHUNK) {
-        let sql = format!(
-            "DELETE FROM {table} WHERE (user_id, kind, target_id) IN ({})",
-            placeholders(chunk.len(), "(?, ?, ?)")
-        );
+        let sql = format!("DELETE FROM {table} WHERE {}", any_key(chunk.len()));
         let res = txn
             .execute_raw(Statement::from_sql_and_values(
                 txn.get_database_backend(),
@@ -247,4 +252,60 @@ async fn insert_likes(
         }
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    use super::{any_key, key_values};
+
+    /// The plans MariaDB picks for the batch's statements on a real likes table: the
+    /// primary key for any number of keys, never a scan of the table.
+    #[tokio::test]
+    async fn likes_are_found_and_deleted_by_primary_key() {
+        let Some(url) = fanone_testkit::mysql_database("interaction_plans").await else {
+            return;
+        };
+        let db = fanone_db::connect_and_migrate::<crate::Migrator>(&url)
+            .await
+            .expect("migrate");
+        // 64 users x 200 videos, so that a scan costs more than the key lookups
+        db.execute_unprepared(
+            "INSERT INTO likes (user_id, kind, target_id, created_at) \
+             SELECT u.seq, 1, 1000 + v.seq, u.seq * 1000 + v.seq \
+             FROM seq_1_to_64 u, seq_1_to_200 v",
+        )
+        .await
+        .expect("seed likes");
+        db.execute_unprepared("ANALYZE TABLE likes")
+            .await
+            .expect("analyze");
+        for n in [1, 2, 40] {
+            let keys: Vec<_> = (0..n).map(|i| (i + 1, 1i16, 1001 + i)).collect();
+            for sql in [
+                format!("DELETE FROM likes WHERE {}", any_key(keys.len())),
+                format!(
+                    "SELECT user_id FROM likes WHERE {} FOR UPDATE",
+                    any_key(keys.len())
+                ),
+            ] {
+                let plan = db
+                    .query_one_raw(Statement::from_sql_and_values(
+                        db.get_database_backend(),
+                        format!("EXPLAIN {sql}"),
+                        key_values(&keys),
+                    ))
+                    .await
+                    .expect("explain")
+                    .expect("a plan");
+                let access: String = plan.try_get("", "type").expect("type");
+                let key: Option<String> = plan.try_get("", "key").expect("key");
+                assert!(
+                    access != "ALL" && key.as_deref() == Some("PRIMARY"),
+                    "{n} keys: {sql} runs as {access} on {key:?}"
+                );
+            }
+        }
+    }
 }
