@@ -22,6 +22,22 @@ struct LikeActionRequest {
 }
 struct LikeActionResponse {}
 
+// Many likes in one call (the gateway sends the likes of concurrent requests
+// together). Each item is done and answered as LikeAction would do it alone; the
+// items are independent, as concurrent LikeAction calls are. At most 500 items
+// (MGET_MAX); more, or none, fail the whole call with 10001.
+struct LikeActionsRequest {
+    1: required list<LikeActionRequest> items,
+}
+struct LikeActionsResponse {
+    // one per item, in the items' order
+    1: required list<LikeActionResult> results,
+}
+// What LikeAction would have answered: no error, or the BizError it would throw.
+struct LikeActionResult {
+    1: optional base.BizError err,
+}
+
 struct LikeListRequest {
     1: required i64 user_id,
     2: required base.Page page,
@@ -71,6 +87,7 @@ struct MGetVideoStatsResponse {
 
 service InteractionService {
     LikeActionResponse LikeAction(1: LikeActionRequest req) throws (1: base.BizError err),
+    LikeActionsResponse LikeActions(1: LikeActionsRequest req) throws (1: base.BizError err),
     LikeListResponse LikeList(1: LikeListRequest req) throws (1: base.BizError err),
     CommentPublishResponse CommentPublish(1: CommentPublishRequest req) throws (1: base.BizError err),
     CommentListResponse CommentList(1: CommentListRequest req) throws (1: base.BizError err),

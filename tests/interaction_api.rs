@@ -555,10 +555,10 @@ async fn interaction_service_on_mariadb_in_its_own_process() {
     assert_eq!(counts(&app, &alice, &v).await, (1, 0));
 }
 
-/// Likes from many users at once, on real and unknown videos in turn: their existence
-/// checks are coalesced into shared `MGetVideos` calls (`compose::video_exists`), and
-/// each request still gets its own answer — 10000 for a real video, 10007 for an
-/// unknown one — and the counts are exact.
+/// Likes from many users at once, on real and unknown videos and comments: the gateway
+/// sends them in shared batches (`compose::like`: one `MGetVideos` and one
+/// `LikeActions` per batch), and each request still gets its own answer — 10000 for
+/// a real target, 10007 for an unknown one — and the counts are exact.
 #[tokio::test]
 async fn concurrent_likes_each_get_their_own_answer() {
     let app = Fanone::start(BIN).await;
@@ -567,31 +567,46 @@ async fn concurrent_likes_each_get_their_own_answer() {
         app.publish_video(&alice, &at, "one").await,
         app.publish_video(&alice, &at, "two").await,
     ];
+    assert_eq!(
+        comment(
+            &app,
+            &at,
+            &[("video_id", &videos[0]), ("content", "like me")]
+        )
+        .await,
+        10000
+    );
+    let (listed, _) = comments(&app, &format!("video_id={}", videos[0])).await;
+    let liked_comment = listed[0]["id"].as_str().unwrap().to_owned();
     let mut fans = Vec::new();
     for i in 0..24 {
         fans.push(app.user(&format!("fan{i}")).await.1);
     }
     let unknown = ["987654321", "987654322"];
-    // (expected code, video) per request: each fan likes a real and an unknown video
-    let asks: Vec<(i64, &str, &Tokens)> = fans
+    // (expected code, target, id) per request: each fan likes a real and an unknown
+    // video, the real comment or an unknown one, all at once (batches mix them)
+    let asks: Vec<(i64, &str, &str, &Tokens)> = fans
         .iter()
         .enumerate()
         .flat_map(|(i, t)| {
+            let on_comment = if i % 2 == 0 {
+                (10000, "comment_id", liked_comment.as_str(), t)
+            } else {
+                (10007, "comment_id", unknown[0], t)
+            };
             [
-                (10000, videos[i % 2].as_str(), t),
-                (10007, unknown[i % 2], t),
+                (10000, "video_id", videos[i % 2].as_str(), t),
+                (10007, "video_id", unknown[i % 2], t),
+                on_comment,
             ]
         })
         .collect();
     let app = &app;
-    let likes = asks.iter().map(|&(want, video, t)| async move {
-        (
-            want,
-            like(app, t, &[("video_id", video), ("action_type", "1")]).await,
-        )
+    let likes = asks.iter().map(|&(want, key, id, t)| async move {
+        (want, like(app, t, &[(key, id), ("action_type", "1")]).await)
     });
     let answers = futures::future::join_all(likes).await;
-    assert_eq!(answers.len(), 48);
+    assert_eq!(answers.len(), 72);
     for (want, got) in answers {
         assert_eq!(got, want, "a like got another request's answer");
     }
@@ -599,4 +614,6 @@ async fn concurrent_likes_each_get_their_own_answer() {
         let (liked, _) = counts(app, &alice, v).await;
         assert_eq!(liked, 12, "likes of {v}");
     }
+    let (listed, _) = comments(app, &format!("video_id={}", videos[0])).await;
+    assert_eq!(listed[0]["like_count"], 12, "likes of the comment");
 }

@@ -57,7 +57,8 @@ login() {
     | tr -d '\r' | awk -F': ' 'tolower($1)=="access-token"{print $2}'
 }
 
-# publish N tiny videos as the user of token $1; prints nothing
+# publish N tiny videos as the user of token $1, then wait until the work the uploads
+# set off in the background (cover extraction, image indexing) is done; prints nothing
 publish() {
   local token=$1 n=$2 f
   f=$(mktemp)
@@ -68,6 +69,28 @@ publish() {
       -F "data=@$f;filename=v.mp4" -F "title=bench video $i" -F "description=load test" >/dev/null
   done
   rm -f "$f"
+  wait_quiet
+}
+
+# wait_quiet [SECONDS]: until the CPUs are at least 85 % idle over one second, twice
+# in a row, so that background work (a cluster's image replicas indexing the covers
+# of just-published videos took a quarter of a core for half a minute) does not run
+# during a measurement; after SECONDS (default 180) it warns and returns
+wait_quiet() {
+  local limit=${1:-180} calm=0 t idle
+  for ((t = 0; t < limit; t++)); do
+    idle=$({ head -1 /proc/stat; sleep 1; head -1 /proc/stat; } | awk '
+      { busy = $2 + $3 + $4 + $7 + $8 + $9; idle = $5 + $6 }
+      NR == 1 { b0 = busy; i0 = idle }
+      NR == 2 { d = busy - b0 + idle - i0; print (d > 0) ? int(100 * (idle - i0) / d) : 100 }')
+    if [ "$idle" -ge 85 ]; then
+      calm=$((calm + 1))
+      [ "$calm" -lt 2 ] || return 0
+    else
+      calm=0
+    fi
+  done
+  echo "bench: the CPUs did not quiet down within ${limit}s; measuring anyway" >&2
 }
 
 header() {

@@ -37,6 +37,7 @@ read -r host port < <(hp=${FANONE_STACK_MYSQL_URL#*@}; hp=${hp%%/*}; echo "${hp%
 run() {
   local name=$1 script=$2 path=$3 i rps=0 p99=0 errs=0 r p e s
   [[ $routes == *" $name "* ]] || return 0
+  wait_quiet
   for i in 0 1; do
     # a script per gateway ($script.0, $script.1) when it writes: disjoint users
     s=$script; [ -f "$script.$i" ] && s=$script.$i

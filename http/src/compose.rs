@@ -8,7 +8,8 @@ use std::{
 
 use fanone_errno::{Error, Result, from_rpc};
 use volo_gen::{
-    base, interaction as irpc,
+    base,
+    interaction::{self as irpc, InteractionServiceClient},
     user::{self as urpc, UserServiceClient},
     video::{self as vrpc, VideoServiceClient},
 };
@@ -158,6 +159,102 @@ where
             }
         },
     )
+}
+
+/// A like or its cancel (`POST /like/action`), done together with those of
+/// concurrent requests ([`Likes`]): the answer `LikeAction` would give.
+pub async fn like(st: &AppState, req: irpc::LikeActionRequest) -> Result<()> {
+    st.likes.call(req).await.map_err(batch_error)?
+}
+
+/// The likes of concurrent requests, coalesced (`fanone_batch`): per batch one
+/// `MGetVideos` (a like of an unknown video is answered 10007 without going
+/// further) and one `LikeActions` for the rest, each like answered on its own. Under
+/// load a gateway sends a few calls per batch of likes instead of two per like; an
+/// idle gateway sends a like at once.
+pub type Likes = fanone_batch::Coalescer<irpc::LikeActionRequest, Result<()>, Error>;
+
+/// Likes per batch (the interaction service takes up to 500 in one call).
+const LIKE_BATCH: usize = 256;
+/// Batches of likes in flight at once per gateway: two, so that one is written
+/// while the next one is checked and sent (there are two interaction replicas).
+const LIKE_IN_FLIGHT: usize = 2;
+
+/// [`Likes`] over the video service's `MGetVideos` and interaction's `LikeActions`.
+pub fn likes(video: VideoServiceClient, interaction: InteractionServiceClient) -> Likes {
+    fanone_batch::Coalescer::new(
+        "like_action",
+        LIKE_BATCH,
+        LIKE_IN_FLIGHT,
+        move |items: Vec<irpc::LikeActionRequest>| {
+            let (video, interaction) = (video.clone(), interaction.clone());
+            async move { like_batch(&video, &interaction, items).await }
+        },
+    )
+}
+
+async fn like_batch(
+    video: &VideoServiceClient,
+    interaction: &InteractionServiceClient,
+    items: Vec<irpc::LikeActionRequest>,
+) -> Result<Vec<Result<()>>> {
+    let on_video = |i: &irpc::LikeActionRequest| i.kind == irpc::TargetKind::VIDEO;
+    let mut video_ids: Vec<i64> = items
+        .iter()
+        .filter(|i| on_video(i))
+        .map(|i| i.target_id)
+        .collect();
+    video_ids.sort_unstable();
+    video_ids.dedup();
+    let found: Result<HashSet<i64>> = if video_ids.is_empty() {
+        Ok(HashSet::new())
+    } else {
+        let req = vrpc::MGetVideosRequest { video_ids };
+        from_rpc(video.m_get_videos(req).await).map(|r| r.videos.iter().map(|v| v.id).collect())
+    };
+    // likes of unknown videos are answered here (and all video likes when the check
+    // failed); the others go on to the interaction service, in order
+    let early: Vec<Option<Error>> = items
+        .iter()
+        .map(|i| match &found {
+            _ if !on_video(i) => None,
+            Ok(videos) if videos.contains(&i.target_id) => None,
+            Ok(_) => Some(Error::not_found("video")),
+            Err(e) => Some(e.clone()),
+        })
+        .collect();
+    let send: Vec<irpc::LikeActionRequest> = items
+        .into_iter()
+        .zip(&early)
+        .filter(|(_, e)| e.is_none())
+        .map(|(i, _)| i)
+        .collect();
+    let sent = send.len();
+    let done = if sent == 0 {
+        Ok(Vec::new())
+    } else {
+        let req = irpc::LikeActionsRequest { items: send };
+        from_rpc(interaction.like_actions(req).await).map(|r| r.results)
+    };
+    let mut done = match done {
+        Ok(done) if done.len() == sent => Ok(done.into_iter()),
+        Ok(done) => Err(Error::internal(format!(
+            "LikeActions answered {} of {sent} likes",
+            done.len()
+        ))),
+        Err(e) => Err(e),
+    };
+    Ok(early
+        .into_iter()
+        .map(|early| match (early, &mut done) {
+            (Some(e), _) => Err(e),
+            (None, Ok(done)) => match done.next().and_then(|r| r.err) {
+                None => Ok(()),
+                Some(e) => Err(e.into()),
+            },
+            (None, Err(e)) => Err(e.clone()),
+        })
+        .collect())
 }
 
 fn batch_error(e: fanone_batch::Error<Error>) -> Error {

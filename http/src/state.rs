@@ -59,6 +59,8 @@ pub struct AppState {
     /// batch call (`compose::video_exists`, `compose::user_exists`).
     pub videos_exist: crate::compose::Exists,
     pub users_exist: crate::compose::Exists,
+    /// Likes of concurrent requests, sent together (`compose::like`).
+    pub likes: crate::compose::Likes,
     /// Where uploads announce stored images (for the image service's index).
     pub events: fanone_events::EventBus,
     pub jwt: Jwt,
@@ -104,12 +106,14 @@ impl AppState {
         let client_backoff = limits.client_backoff;
         let user = rpc.client(UserServiceClientBuilder::new("user"));
         let video = rpc.client(VideoServiceClientBuilder::new("video"));
+        let interaction = rpc.client(InteractionServiceClientBuilder::new("interaction"));
         Self {
             videos_exist: crate::compose::videos_exist(video.clone()),
             users_exist: crate::compose::users_exist(user.clone()),
+            likes: crate::compose::likes(video.clone(), interaction.clone()),
             user,
             video,
-            interaction: rpc.client(InteractionServiceClientBuilder::new("interaction")),
+            interaction,
             social: rpc.client(SocialServiceClientBuilder::new("social")),
             chat: rpc.client(ChatServiceClientBuilder::new("chat")),
             image: rpc.client(ImageServiceClientBuilder::new("image")),

@@ -340,6 +340,27 @@ func (s *suite) interactions(a, b, vid int64) error {
 	if err := bizError(s, "interaction", "LikeAction", codeDuplicate, "already liked", like); err != nil {
 		return err
 	}
+	// LikeActions: several likes in one call, each answered as LikeAction would answer it
+	likes := func(items ...*interaction.LikeActionRequest) func(context.Context) (*interaction.LikeActionsResponse, error) {
+		return func(ctx context.Context) (*interaction.LikeActionsResponse, error) {
+			return in.LikeActions(ctx, &interaction.LikeActionsRequest{Items: items})
+		}
+	}
+	onVideo := func(caller int64, action interaction.LikeActionType) *interaction.LikeActionRequest {
+		return &interaction.LikeActionRequest{CallerId: caller, Kind: interaction.TargetKind_VIDEO, TargetId: vid, Action: action}
+	}
+	if _, err := call(s, "interaction", "LikeActions", likes(onVideo(a, interaction.LikeActionType_LIKE), onVideo(b, interaction.LikeActionType_LIKE)), func(r *interaction.LikeActionsResponse) error {
+		ok := len(r.Results) == 2 && r.Results[0].Err == nil && r.Results[1].Err != nil &&
+			r.Results[1].Err.Code == codeDuplicate && r.Results[1].Err.Msg == "already liked"
+		return want(ok, "results %+v", r.Results)
+	}); err != nil {
+		return err
+	}
+	if _, err := call(s, "interaction", "LikeActions", likes(onVideo(a, interaction.LikeActionType_CANCEL)), func(r *interaction.LikeActionsResponse) error {
+		return want(len(r.Results) == 1 && r.Results[0].Err == nil, "results %+v", r.Results)
+	}); err != nil {
+		return err
+	}
 	if _, err := call(s, "interaction", "LikeList", func(ctx context.Context) (*interaction.LikeListResponse, error) {
 		return in.LikeList(ctx, &interaction.LikeListRequest{UserId: b, Page: page(0, 10)})
 	}, func(r *interaction.LikeListResponse) error {

@@ -71,12 +71,10 @@ async fn like_action(
         Some("2") => rpc::LikeActionType::CANCEL,
         _ => return Err(Error::param("action_type must be 1 (like) or 2 (cancel)").into()),
     };
+    // the video's existence is checked with the like, in its batch (compose::like)
     let (kind, target_id) = match target(&input)? {
         On::Comment(id) => (rpc::TargetKind::COMMENT, id),
-        On::Video(id) => {
-            require_video(&st, id).await?;
-            (rpc::TargetKind::VIDEO, id)
-        }
+        On::Video(id) => (rpc::TargetKind::VIDEO, id),
     };
     let req = rpc::LikeActionRequest {
         caller_id: uid,
@@ -84,7 +82,7 @@ async fn like_action(
         target_id,
         action,
     };
-    from_rpc(st.interaction.like_action(req).await)?;
+    compose::like(&st, req).await?;
     Ok(ok_empty())
 }
 

@@ -7,7 +7,7 @@ use volo_gen::{base, interaction as rpc};
 use volo_thrift::{MaybeException, ServerError};
 
 use crate::{
-    service::{Comment, InteractionService, LikeAction, VideoStats},
+    service::{Comment, InteractionError, InteractionService, LikeAction, VideoStats},
     store::{InteractionStore, Target},
 };
 
@@ -50,20 +50,33 @@ fn to_stats(s: VideoStats) -> base::VideoStats {
     }
 }
 
-fn target(kind: rpc::TargetKind, id: i64) -> Result<Target, Error> {
+fn target(kind: rpc::TargetKind, id: i64) -> Result<Target, InteractionError> {
     match kind {
         rpc::TargetKind::VIDEO => Ok(Target::Video(id)),
         rpc::TargetKind::COMMENT => Ok(Target::Comment(id)),
-        _ => Err(Error::param("kind must be VIDEO (1) or COMMENT (2)")),
+        _ => Err(InteractionError::InvalidInput(
+            "kind must be VIDEO (1) or COMMENT (2)",
+        )),
     }
 }
 
-fn action(a: rpc::LikeActionType) -> Result<LikeAction, Error> {
+fn action(a: rpc::LikeActionType) -> Result<LikeAction, InteractionError> {
     match a {
         rpc::LikeActionType::LIKE => Ok(LikeAction::Like),
         rpc::LikeActionType::CANCEL => Ok(LikeAction::Cancel),
-        _ => Err(Error::param("action must be LIKE (1) or CANCEL (2)")),
+        _ => Err(InteractionError::InvalidInput(
+            "action must be LIKE (1) or CANCEL (2)",
+        )),
     }
+}
+
+/// The caller, target and action of a like request.
+fn like_item(req: &rpc::LikeActionRequest) -> Result<(i64, Target, LikeAction), InteractionError> {
+    Ok((
+        req.caller_id,
+        target(req.kind, req.target_id)?,
+        action(req.action)?,
+    ))
 }
 
 type Answer<T, E> = Result<MaybeException<T, E>, ServerError>;
@@ -73,12 +86,28 @@ impl<S: InteractionStore> rpc::InteractionService for Handler<S> {
         &self,
         req: rpc::LikeActionRequest,
     ) -> Answer<rpc::LikeActionResponse, rpc::InteractionServiceLikeActionException> {
-        let (t, a) = match (target(req.kind, req.target_id), action(req.action)) {
-            (Ok(t), Ok(a)) => (t, a),
-            (Err(e), _) | (_, Err(e)) => return to_rpc(Err(e)),
+        let r = match like_item(&req) {
+            Ok((caller, t, a)) => self.svc.like(caller, t, a).await,
+            Err(e) => Err(e),
         };
-        let r = self.svc.like(req.caller_id, t, a).await;
         to_rpc(r.map(|()| rpc::LikeActionResponse {}).map_err(Into::into))
+    }
+
+    async fn like_actions(
+        &self,
+        req: rpc::LikeActionsRequest,
+    ) -> Answer<rpc::LikeActionsResponse, rpc::InteractionServiceLikeActionsException> {
+        let items = req.items.iter().map(like_item).collect();
+        let r = self.svc.like_many(items).await.map(|results| {
+            let results = results
+                .into_iter()
+                .map(|r| rpc::LikeActionResult {
+                    err: r.err().map(|e| Error::from(e).into()),
+                })
+                .collect();
+            rpc::LikeActionsResponse { results }
+        });
+        to_rpc(r.map_err(Into::into))
     }
 
     async fn like_list(

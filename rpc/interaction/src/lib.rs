@@ -15,7 +15,7 @@ use fanone_shard::Shards;
 use sea_orm::DbErr;
 
 pub use handler::Handler;
-pub use service::InteractionService;
+pub use service::{InteractionService, LIKE_BATCH_MAX};
 pub use store::{Migrator, SHARDED, SeaInteractionStore};
 
 /// Connect to the service's databases (`spec`: its sharded tables' layout), migrate

@@ -15,6 +15,8 @@ use crate::store::{
 pub const CONTENT_MAX_CHARS: usize = 1000;
 /// Largest batch accepted by `MGetVideoStats`.
 pub const MGET_MAX: usize = 500;
+/// Most likes in one `LikeActions` call.
+pub const LIKE_BATCH_MAX: usize = 500;
 /// Largest page of any list; larger requests are capped.
 pub const PAGE_MAX: i64 = 100;
 
@@ -137,6 +139,25 @@ impl<S: InteractionStore> InteractionService<S> {
             }),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Many likes at once: each item done as [`Self::like`] would do it alone, all
+    /// concurrently (so they share the like writer's transactions), each answered on
+    /// its own, in order. An item that could not be read is answered with its error.
+    pub async fn like_many(
+        &self,
+        items: Vec<Result<(i64, Target, LikeAction)>>,
+    ) -> Result<Vec<Result<()>>> {
+        if items.len() > LIKE_BATCH_MAX {
+            return Err(InteractionError::InvalidInput(
+                "too many likes in one batch",
+            ));
+        }
+        let likes = items.into_iter().map(|item| async move {
+            let (caller, target, action) = item?;
+            self.like(caller, target, action).await
+        });
+        Ok(futures::future::join_all(likes).await)
     }
 
     /// Videos `user_id` liked, newest like first, and how many.

@@ -78,6 +78,38 @@ impl Svc {
             .map_err(|e| e.code)
     }
 
+    /// `LikeActions` of `(caller, kind, target, action)` items: each item's code, or
+    /// the whole call's.
+    async fn likes(
+        &self,
+        items: &[(i64, TargetKind, i64, LikeActionType)],
+    ) -> Result<Vec<Result<(), Code>>, Code> {
+        let items = items
+            .iter()
+            .map(
+                |&(caller_id, kind, target_id, action)| rpc::LikeActionRequest {
+                    caller_id,
+                    kind,
+                    target_id,
+                    action,
+                },
+            )
+            .collect();
+        let r = from_rpc(
+            self.client
+                .like_actions(rpc::LikeActionsRequest { items })
+                .await,
+        )
+        .map_err(|e| e.code)?;
+        Ok(r.results
+            .into_iter()
+            .map(|r| match r.err {
+                None => Ok(()),
+                Some(e) => Err(Code::from_i32(e.code)),
+            })
+            .collect())
+    }
+
     async fn comment(
         &self,
         caller: i64,
@@ -225,6 +257,98 @@ async fn likes_are_idempotent_and_counted_exactly() {
     assert_eq!(list(2, page(0, 10)).await, Ok((vec![], 0)));
     assert_eq!(list(1, page(-1, 10)).await, Err(Code::Param));
     assert_eq!(list(1, page(0, 0)).await, Err(Code::Param));
+}
+
+#[tokio::test]
+async fn many_likes_in_one_call_are_each_answered_alone() {
+    let s = start().await;
+    let parent = s.comment(7, Some(10), None, "likeable").await.unwrap();
+    assert_eq!(s.like(1, K::VIDEO, 10, A::LIKE).await, Ok(()));
+    let answers = s
+        .likes(&[
+            (2, K::VIDEO, 10, A::LIKE),
+            (1, K::VIDEO, 10, A::LIKE),
+            (3, K::VIDEO, 11, A::CANCEL),
+            (1, K::VIDEO, 11, A::LIKE),
+            (1, K::from(3), 10, A::LIKE),
+            (1, K::VIDEO, 10, LikeActionType::from(0)),
+            (1, K::VIDEO, 0, A::LIKE),
+            (0, K::VIDEO, 10, A::LIKE),
+            (1, K::COMMENT, 4242, A::LIKE),
+            (1, K::COMMENT, parent.id, A::LIKE),
+            (4, K::VIDEO, 12, A::LIKE),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        answers,
+        vec![
+            Ok(()),
+            Err(Code::Duplicate),
+            Err(Code::Duplicate),
+            Ok(()),
+            Err(Code::Param),
+            Err(Code::Param),
+            Err(Code::Param),
+            Err(Code::Param),
+            Err(Code::NotFound),
+            Ok(()),
+            Ok(()),
+        ]
+    );
+    // each item as LikeAction answers it alone (the same code and message)
+    let alone = from_rpc(
+        s.client
+            .like_action(rpc::LikeActionRequest {
+                caller_id: 1,
+                kind: K::COMMENT,
+                target_id: 4242,
+                action: A::LIKE,
+            })
+            .await,
+    )
+    .unwrap_err();
+    let batched = from_rpc(
+        s.client
+            .like_actions(rpc::LikeActionsRequest {
+                items: vec![rpc::LikeActionRequest {
+                    caller_id: 1,
+                    kind: K::COMMENT,
+                    target_id: 4242,
+                    action: A::LIKE,
+                }],
+            })
+            .await,
+    )
+    .unwrap()
+    .results
+    .remove(0)
+    .err
+    .expect("an error");
+    assert_eq!(
+        (batched.code, &*batched.msg),
+        (alone.code.as_i32(), &*alone.msg)
+    );
+
+    // the same like twice in one call: one is done, the other finds it done
+    let twice = s
+        .likes(&[(5, K::VIDEO, 12, A::LIKE), (5, K::VIDEO, 12, A::LIKE)])
+        .await
+        .unwrap();
+    assert_eq!(twice.iter().filter(|r| r.is_ok()).count(), 1, "{twice:?}");
+    assert!(twice.contains(&Err(Code::Duplicate)), "{twice:?}");
+    assert_eq!(
+        s.stats(2, vec![10, 11, 12]).await,
+        vec![(10, 2, 1, true), (11, 1, 0, false), (12, 2, 0, false)]
+    );
+
+    // none is an empty answer; more than LIKE_BATCH_MAX fail the whole call
+    assert_eq!(s.likes(&[]).await, Ok(vec![]));
+    let too_many: Vec<_> = (1..=fanone_interaction::LIKE_BATCH_MAX as i64 + 1)
+        .map(|u| (u, K::VIDEO, 20, A::LIKE))
+        .collect();
+    assert_eq!(s.likes(&too_many).await, Err(Code::Param));
+    assert_eq!(s.stats(1, vec![20]).await, vec![(20, 0, 0, false)]);
 }
 
 #[tokio::test]
