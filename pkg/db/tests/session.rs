@@ -125,6 +125,6 @@ async fn checkouts_are_not_pinged() {
     let options = db.get_mysql_connection_pool().options();
     assert!(
         !options.get_test_before_acquire(),
-        "no ping on every checkout (only after a second idle)"
+        "no ping on every checkout (only after 250 ms idle)"
     );
 }
