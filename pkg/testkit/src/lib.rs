@@ -54,6 +54,13 @@ pub const TEST_INTERNAL_SECRET: &str = "fanone-testkit-internal-secret-012345678
 pub async fn rpc_kit() -> std::sync::Arc<fanone_rpc::Rpc> {
     let mut cfg = fanone_config::Config::default();
     cfg.rpc.internal_secret = TEST_INTERNAL_SECRET.to_owned();
+    // no configured addresses: a client finds only what registers in this process,
+    // never a FanOne that happens to run on the default ports of the machine
+    for name in SERVICES {
+        if let Some(svc) = cfg.services.get_mut(name) {
+            svc.addr.set_port(0);
+        }
+    }
     std::sync::Arc::new(
         fanone_rpc::Rpc::connect(&cfg, "test")
             .await
