@@ -25,7 +25,7 @@ struct LikeActionResponse {}
 // Many likes in one call (the gateway sends the likes of concurrent requests
 // together). Each item is done and answered as LikeAction would do it alone; the
 // items are independent, as concurrent LikeAction calls are. At most 500 items
-// (MGET_MAX); more, or none, fail the whole call with 10001.
+// (LIKE_BATCH_MAX); more fail the whole call with 10001; none get an empty answer.
 struct LikeActionsRequest {
     1: required list<LikeActionRequest> items,
 }

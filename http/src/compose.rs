@@ -118,12 +118,15 @@ const EXISTS_IN_FLIGHT: usize = 1;
 pub fn videos_exist(video: VideoServiceClient) -> Exists {
     exists("video_exists", move |video_ids| {
         let video = video.clone();
-        async move {
-            let req = vrpc::MGetVideosRequest { video_ids };
-            let found = from_rpc(video.m_get_videos(req).await)?.videos;
-            Ok(found.iter().map(|v| v.id).collect())
-        }
+        async move { live_videos(&video, video_ids).await }
     })
+}
+
+/// Which of `video_ids` are live videos: one `MGetVideos`.
+async fn live_videos(video: &VideoServiceClient, video_ids: Vec<i64>) -> Result<Vec<i64>> {
+    let req = vrpc::MGetVideosRequest { video_ids };
+    let found = from_rpc(video.m_get_videos(req).await)?.videos;
+    Ok(found.iter().map(|v| v.id).collect())
 }
 
 /// [`Exists`] over the user service's `MGetUsers`.
@@ -209,8 +212,7 @@ async fn like_batch(
     let found: Result<HashSet<i64>> = if video_ids.is_empty() {
         Ok(HashSet::new())
     } else {
-        let req = vrpc::MGetVideosRequest { video_ids };
-        from_rpc(video.m_get_videos(req).await).map(|r| r.videos.iter().map(|v| v.id).collect())
+        live_videos(video, video_ids).await.map(HashSet::from_iter)
     };
     // likes of unknown videos are answered here (and all video likes when the check
     // failed); the others go on to the interaction service, in order
